@@ -1,0 +1,3 @@
+from hydrus_motion.cli import main
+
+raise SystemExit(main())

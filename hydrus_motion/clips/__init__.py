@@ -1,0 +1,1 @@
+"""Scenes -> clip spans (pure planning) -> clip files (one ffmpeg pass per video)."""

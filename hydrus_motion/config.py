@@ -1,0 +1,255 @@
+"""Typed configuration: the only home of defaults.
+
+A config file is YAML whose structure mirrors the dataclasses below. Loading checks the
+whole file before anything runs and reports every problem at once (key path, the value
+found, what is allowed); unknown keys are errors, so a typo never silently falls back
+to a default. `config.example.yaml` shows every key; a test keeps the two in step.
+
+    cfg = load_config(Path("config.yaml"))   # or load_config(None) for all defaults
+    cfg.clips.min_frames
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hydrus_motion.errors import ConfigError
+
+ENV_VAR = "HYDRUS_MOTION_CONFIG"
+
+DetectorName = Literal["adaptive", "content", "hash", "histogram", "threshold", "transnetv2"]
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                     "slower", "veryslow"]
+
+
+def _range(lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
+    return {"range": (lo, hi)}
+
+
+@dataclass(frozen=True)
+class ContentParams:
+    threshold: float = field(default=27.0, metadata=_range(0, 255))
+    luma_only: bool = False
+
+
+@dataclass(frozen=True)
+class AdaptiveParams:
+    adaptive_threshold: float = field(default=3.0, metadata=_range(0.01, None))
+    window_width: int = field(default=2, metadata=_range(1, 100))
+    min_content_val: float = field(default=15.0, metadata=_range(0, 255))
+    luma_only: bool = False
+
+
+@dataclass(frozen=True)
+class HashParams:
+    threshold: float = field(default=0.35, metadata=_range(0, 1))
+    size: int = field(default=8, metadata=_range(2, 64))
+    lowpass: int = field(default=2, metadata=_range(1, 16))
+
+
+@dataclass(frozen=True)
+class HistogramParams:
+    threshold: float = field(default=0.20, metadata=_range(0, 1))
+    bins: int = field(default=128, metadata=_range(2, 256))
+
+
+@dataclass(frozen=True)
+class ThresholdParams:
+    threshold: float = field(default=12.0, metadata=_range(0, 255))
+    fade_bias: float = field(default=0.0, metadata=_range(-1, 1))
+    method: Literal["floor", "ceiling"] = "floor"
+
+
+@dataclass(frozen=True)
+class TransNetParams:
+    threshold: float = field(default=0.5, metadata=_range(0, 1))
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+
+
+@dataclass(frozen=True)
+class ScenesConfig:
+    # Adaptive had the best hard-cut recall/precision balance on the goldens and on our
+    # generated camera-motion videos; docs/SCENES.md has the measurements.
+    detector: DetectorName = "adaptive"
+    # Seconds, not frames, so the meaning does not change with the frame rate (and VFR works).
+    min_scene_len: float = field(default=0.6, metadata=_range(0, 60))
+    # Frames are analysed at this many pixels on their long side (PySceneDetect's auto
+    # downscale target); more costs time and rarely changes a hard cut.
+    analysis_size: int = field(default=256, metadata=_range(32, 4096))
+    # Skip the H.264/HEVC deblocking filter while *detecting* (clips are always cut from a
+    # full decode). Faster, but it moved a borderline cut on the goldens, so it is opt-in.
+    fast_decode: bool = False
+    content: ContentParams = field(default_factory=ContentParams)
+    adaptive: AdaptiveParams = field(default_factory=AdaptiveParams)
+    hash: HashParams = field(default_factory=HashParams)
+    histogram: HistogramParams = field(default_factory=HistogramParams)
+    threshold: ThresholdParams = field(default_factory=ThresholdParams)
+    transnetv2: TransNetParams = field(default_factory=TransNetParams)
+
+
+@dataclass(frozen=True)
+class ClipsConfig:
+    # AnimateDiff samples 16 frames at stride 4: (16 - 1) * 4 + 1 = 61 source frames.
+    min_frames: int = field(default=61, metadata=_range(1, None))
+    # ~10 s at 24 fps: long enough for several distinct 61-frame windows, short enough
+    # that a reviewer judges one shot. Longer scenes are split into equal chunks.
+    max_frames: int = field(default=240, metadata=_range(1, None))
+    # Frames dropped on each side of a detected cut: detectors mark the first frame of
+    # the new shot, but encoders blur the neighbours and soft cuts span 1-2 frames.
+    trim_frames: int = field(default=2, metadata=_range(0, 1000))
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    crf: int = field(default=18, metadata=_range(0, 51))
+    preset: X264Preset = "medium"
+    # 0 keeps the source size. 1080 keeps HD as it is and brings 4K down to a size no
+    # motion-module trainer uses more of. Never upscales; output pixels are square.
+    max_short_side: int = field(default=1080, metadata=_range(0, 8192))
+    # null keeps the source timing (VFR stays VFR); a number resamples every clip to it.
+    fps: float | None = field(default=None, metadata=_range(1, 240))
+    keep_audio: bool = False
+    # Any of x264's own tuning names (film, animation, grain, ...); null for none.
+    tune: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolsConfig:
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    # Seconds any one ffmpeg/ffprobe run may take before it is killed.
+    timeout_s: float = field(default=6 * 3600, metadata=_range(1, None))
+
+
+@dataclass(frozen=True)
+class Config:
+    scenes: ScenesConfig = field(default_factory=ScenesConfig)
+    clips: ClipsConfig = field(default_factory=ClipsConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
+
+
+def resolve_config_path(cli_value: str | None) -> Path | None:
+    """`--config` wins over HYDRUS_MOTION_CONFIG; neither means all defaults."""
+    value = cli_value or os.environ.get(ENV_VAR)
+    return Path(value) if value else None
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate `path` (None: defaults). Raises ConfigError listing every problem."""
+    if path is None:
+        return Config()
+    import yaml  # late: only needed when a file is given
+
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from None
+    return config_from_dict(data or {}, source)
+
+
+def config_from_dict(data: Any, source: str = "config") -> Config:
+    problems: list[str] = []
+    cfg = _build(Config, data, "", problems)
+    if isinstance(cfg, Config):
+        _check_relations(cfg, problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return cfg
+
+
+def _check_relations(cfg: Config, problems: list[str]) -> None:
+    c = cfg.clips
+    if c.max_frames < c.min_frames:
+        problems.append(f"clips.max_frames: {c.max_frames} is below clips.min_frames "
+                        f"({c.min_frames}); allowed: >= min_frames")
+
+
+def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
+    if not isinstance(data, dict):
+        problems.append(f"{prefix or '(top level)'}: expected a mapping of keys, got "
+                        f"{_show(data)}")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            problems.append(f"{prefix}{key}: unknown key; allowed keys here: "
+                            f"{', '.join(fields)}")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        path = f"{prefix}{name}"
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, data[name], path + ".", problems)
+            continue
+        value, problem = _check_value(data[name], hint, f.metadata.get("range"))
+        if problem:
+            problems.append(f"{path}: {problem}")
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+def _check_value(value: Any, hint: Any, bounds: tuple | None) -> tuple[Any, str | None]:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None:
+            return None, None
+        (hint,) = [a for a in args if a is not type(None)]
+        return _check_value(value, hint, bounds)
+    if typing.get_origin(hint) is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            return None, f"{_show(value)} is not allowed; allowed: {', '.join(map(str, allowed))}"
+        return value, None
+    if hint is bool:
+        if not isinstance(value, bool):
+            return None, f"{_show(value)} is not allowed; allowed: true or false"
+        return value, None
+    if hint in (int, float):
+        ok = isinstance(value, int) if hint is int else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok:
+            return None, f"{_show(value)} is not allowed; allowed: {_describe(hint, bounds)}"
+        lo, hi = bounds or (None, None)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            return None, f"{_show(value)} is out of range; allowed: {_describe(hint, bounds)}"
+        return hint(value), None
+    if hint is str:
+        if not isinstance(value, str) or not value:
+            return None, f"{_show(value)} is not allowed; allowed: a non-empty string"
+        return value, None
+    raise TypeError(f"config type {hint!r} has no checker")  # a bug in this module
+
+
+def _describe(hint: type, bounds: tuple | None) -> str:
+    kind = "an integer" if hint is int else "a number"
+    lo, hi = bounds or (None, None)
+    if lo is not None and hi is not None:
+        return f"{kind} from {lo} to {hi}"
+    if lo is not None:
+        return f"{kind} >= {lo}"
+    return kind
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else repr(value)
+
+
+def as_dict(cfg: Any) -> dict[str, Any]:
+    """The effective config as plain data (for `doctor` and provenance)."""
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,111 @@
+"""PySceneDetect 0.7 detectors fed by our own ffmpeg decode.
+
+PySceneDetect's own path decodes full-size frames with OpenCV and shrinks them in
+Python. We let ffmpeg decode (threaded, optionally skipping the deblocking filter) and
+scale to the same analysis size PySceneDetect would use, then hand each frame to the
+detector's `process_frame` with a timestamp-backed timecode. Cut positions come back
+as timecodes and are mapped to the exact frame index by timestamp, so VFR files are
+numbered by their real frames, not by `time * fps`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Sequence
+from fractions import Fraction
+
+from hydrus_motion.config import ScenesConfig, ToolsConfig
+from hydrus_motion.errors import MissingExtra
+from hydrus_motion.frames import decode_frames
+from hydrus_motion.records import SceneList, VideoInfo
+from hydrus_motion.scenes.base import scenes_from_cuts
+
+log = logging.getLogger(__name__)
+
+# Timestamps are handed to PySceneDetect in microseconds: exact enough to map back to
+# frames (frames are >= ~4 ms apart) and independent of each container's time base.
+_TIME_BASE = Fraction(1, 1_000_000)
+
+
+def detector_params(cfg: ScenesConfig) -> dict:
+    """The parameters of the configured detector, as recorded in sidecars/provenance."""
+    params = dict(vars(getattr(cfg, cfg.detector)))
+    params["min_scene_len"] = cfg.min_scene_len
+    return params
+
+
+def describe(cfg: ScenesConfig) -> str:
+    params = " ".join(f"{k}={v}" for k, v in detector_params(cfg).items())
+    return f"{cfg.detector} {params}"
+
+
+def build_detector(cfg: ScenesConfig):
+    try:
+        from scenedetect import detectors
+    except ImportError as exc:  # pragma: no cover - base dependency
+        raise MissingExtra("scene detection", "base", "scenedetect-headless") from exc
+    min_len = float(cfg.min_scene_len)  # float = seconds for PySceneDetect 0.7
+    name = cfg.detector
+    if name == "content":
+        p = cfg.content
+        return detectors.ContentDetector(threshold=p.threshold, min_scene_len=min_len,
+                                         luma_only=p.luma_only)
+    if name == "adaptive":
+        p = cfg.adaptive
+        return detectors.AdaptiveDetector(adaptive_threshold=p.adaptive_threshold,
+                                          min_scene_len=min_len, window_width=p.window_width,
+                                          min_content_val=p.min_content_val,
+                                          luma_only=p.luma_only)
+    if name == "hash":
+        p = cfg.hash
+        return detectors.HashDetector(threshold=p.threshold, size=p.size, lowpass=p.lowpass,
+                                      min_scene_len=min_len)
+    if name == "histogram":
+        p = cfg.histogram
+        return detectors.HistogramDetector(threshold=p.threshold, bins=p.bins,
+                                           min_scene_len=min_len)
+    if name == "threshold":
+        p = cfg.threshold
+        method = detectors.ThresholdDetector.Method[p.method.upper()]
+        return detectors.ThresholdDetector(threshold=p.threshold, min_scene_len=min_len,
+                                           fade_bias=p.fade_bias, method=method)
+    raise ValueError(f"not a PySceneDetect detector: {name}")
+
+
+class PySceneDetectDetector:
+    def __init__(self, cfg: ScenesConfig, tools: ToolsConfig):
+        self.cfg = cfg
+        self.tools = tools
+        self.name = describe(cfg)
+
+    def detect(self, info: VideoInfo) -> SceneList:
+        from scenedetect.common import FrameTimecode, Timecode
+
+        detector = build_detector(self.cfg)
+        frame_times: list[float] = []
+        cut_times: list[float] = []
+        timecode = None
+        for frame in decode_frames(info, self.tools, long_side=self.cfg.analysis_size,
+                                   fast_decode=self.cfg.fast_decode):
+            frame_times.append(frame.time)
+            pts = round(Fraction(frame.time) / _TIME_BASE)
+            timecode = FrameTimecode(Timecode(pts=pts, time_base=_TIME_BASE), fps=info.fps)
+            cut_times += [c.seconds for c in detector.process_frame(timecode, frame.image)]
+        if timecode is not None:
+            cut_times += [c.seconds for c in detector.post_process(timecode)]
+        cuts = [nearest_frame(frame_times, t) for t in cut_times]
+        scenes = scenes_from_cuts(info, frame_times, cuts, self.name)
+        log.info("%s: %d frames, %d scenes (%s)", info.path.name, scenes.frames,
+                 len(scenes.scenes), self.cfg.detector)
+        return scenes
+
+
+def nearest_frame(frame_times: Sequence[float], t: float) -> int:
+    """Index of the frame whose timestamp is closest to `t`."""
+    i = bisect.bisect_left(frame_times, t)
+    if i == 0:
+        return 0
+    if i == len(frame_times) or t - frame_times[i - 1] < frame_times[i] - t:
+        return i - 1
+    return i

@@ -1,0 +1,167 @@
+"""The scenes sidecar, `VIDEO.scenes.txt`: a file people read and edit.
+
+    # hydrus-motion scenes 1
+    # video: testvideo.mp4
+    # fps: 30000/1001 (29.970)
+    # frames: 720
+    # timing: constant
+    # detector: adaptive adaptive_threshold=3.0 ...
+    # scene  start_frame  end_frame  start         end
+          1            0         30  00:00:00.000  00:00:01.001
+
+`slice` re-reads it, so edits are honoured: change frame numbers to move a cut, split a
+line in two to add one, delete a line to drop a scene. Frame numbers are what count; the
+times are there to read. Where the frame rate is constant a time that disagrees with
+its frame number is reported, because it means someone edited only the time.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+
+from hydrus_motion.errors import SidecarError
+from hydrus_motion.records import Scene, SceneList
+from hydrus_motion.tools import atomic_write_text
+
+MAGIC = "# hydrus-motion scenes 1"
+SUFFIX = ".scenes.txt"
+_HEADER = re.compile(r"^#\s*([a-z_]+):\s*(.*?)\s*$")
+_TIMECODE = re.compile(r"^(\d+):([0-5]\d):([0-5]\d(?:\.\d+)?)$")
+
+
+def default_sidecar_path(video: Path) -> Path:
+    return video.with_name(video.name + SUFFIX)
+
+
+def format_timecode(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    h, rest = divmod(millis, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    return f"{h:02d}:{m:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+def parse_timecode(text: str) -> float | None:
+    match = _TIMECODE.match(text)
+    if not match:
+        return None
+    h, m, s = match.groups()
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def render_sidecar(scenes: SceneList) -> str:
+    fps = scenes.fps
+    lines = [
+        MAGIC,
+        f"# video: {scenes.video.name}",
+        f"# fps: {fps.numerator}/{fps.denominator} ({float(fps):.3f})",
+        f"# frames: {scenes.frames}",
+        f"# timing: {'variable' if scenes.variable_frame_rate else 'constant'}",
+        f"# detector: {scenes.detector or 'unknown'}",
+        "#",
+        "# One scene per line. Frames are 0-based: start_frame is the scene's first frame,",
+        "# end_frame the first frame after it. Edit frame numbers to move a cut, split a line",
+        "# to add a cut, delete a line to drop a scene; `hydrus-motion slice` reads this file.",
+        "#",
+        "# scene  start_frame  end_frame  start         end",
+    ]
+    for s in scenes.scenes:
+        lines.append(f"{s.index:7d}  {s.start_frame:11d}  {s.end_frame:9d}  "
+                     f"{format_timecode(s.start)}  {format_timecode(s.end)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_sidecar(scenes: SceneList, path: Path) -> None:
+    atomic_write_text(path, render_sidecar(scenes))
+
+
+def read_sidecar(path: Path, video: Path) -> SceneList:
+    """Parse and check a sidecar; SidecarError names the file, the line and the problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        hint = "run `hydrus-motion scenes VIDEO` first, or pass --sidecar"
+        raise SidecarError(f"{path}: sidecar not found", hint=hint) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SidecarError(f"{path}: cannot read the sidecar ({exc})") from None
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != MAGIC:
+        raise SidecarError(f"{path}:1: not a hydrus-motion scenes file (first line must be "
+                           f"{MAGIC!r})")
+    header: dict[str, str] = {}
+    rows: list[tuple[int, int, int, list[str]]] = []
+    for number, line in enumerate(lines[1:], start=2):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            if match := _HEADER.match(stripped):
+                header.setdefault(match.group(1), match.group(2))
+            continue
+        fields = stripped.split()
+        if len(fields) not in (3, 5) or not all(f.isdigit() for f in fields[:3]):
+            raise SidecarError(f"{path}:{number}: expected 'scene start_frame end_frame "
+                               f"[start end]', got {stripped!r}")
+        rows.append((number, int(fields[1]), int(fields[2]), fields[3:]))
+    fps = _header_fraction(path, header, "fps")
+    frames = _header_int(path, header, "frames")
+    variable = header.get("timing", "constant") == "variable"
+    rows.sort(key=lambda r: r[1])
+    scenes: list[Scene] = []
+    previous_end, previous_line = 0, 0
+    for number, start, end, times in rows:
+        where = f"{path}:{number}"
+        if start >= end:
+            raise SidecarError(f"{where}: start_frame {start} must be below end_frame {end}")
+        if end > frames:
+            raise SidecarError(f"{where}: end_frame {end} is past the video's last frame "
+                               f"(it has {frames} frames; end_frame may be at most {frames})")
+        if start < previous_end:
+            raise SidecarError(f"{where}: frames {start}-{end} overlap the scene on line "
+                               f"{previous_line}, which ends at {previous_end}")
+        start_s, end_s = float(start / fps), float(end / fps)
+        if times:
+            start_s, end_s = _check_times(where, times, start, end, fps, variable)
+        scenes.append(Scene(len(scenes) + 1, start, end, start_s, end_s))
+        previous_end, previous_line = end, number
+    return SceneList(video=video, fps=fps, frames=frames, scenes=tuple(scenes),
+                     detector=header.get("detector", ""), variable_frame_rate=variable)
+
+
+def _check_times(where: str, times: list[str], start: int, end: int, fps: Fraction,
+                 variable: bool) -> tuple[float, float]:
+    parsed = [parse_timecode(t) for t in times]
+    for text, value in zip(times, parsed):
+        if value is None:
+            raise SidecarError(f"{where}: {text!r} is not a time like 00:01:02.345")
+    start_s, end_s = parsed
+    assert start_s is not None and end_s is not None
+    if not variable:  # with a constant rate the frame number fixes the time
+        for frame, seconds, label in ((start, start_s, "start"), (end, end_s, "end")):
+            expected = float(frame / fps)
+            if abs(seconds - expected) > 1.5 / float(fps):
+                raise SidecarError(
+                    f"{where}: {label} time {format_timecode(seconds)} does not match frame "
+                    f"{frame} (which is at {format_timecode(expected)})",
+                    hint="frame numbers decide the cut: edit them, or delete the two times",
+                )
+    return start_s, end_s
+
+
+def _header_fraction(path: Path, header: dict[str, str], key: str) -> Fraction:
+    raw = header.get(key, "").split(" ")[0]
+    try:
+        value = Fraction(raw)
+    except (ValueError, ZeroDivisionError):
+        value = Fraction(0)
+    if value <= 0:
+        raise SidecarError(f"{path}: header line '# {key}: ...' is missing or invalid")
+    return value
+
+
+def _header_int(path: Path, header: dict[str, str], key: str) -> int:
+    raw = header.get(key, "")
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SidecarError(f"{path}: header line '# {key}: ...' is missing or invalid")
+    return int(raw)

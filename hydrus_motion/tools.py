@@ -1,0 +1,215 @@
+"""The one wrapper every external program runs through.
+
+No shell, argv lists only; each child gets its own process group so a stop can kill it
+and everything it spawned; stderr is captured and its tail goes into `ToolFailed`;
+every run has a timeout. Files are written under a temporary name and renamed when
+complete (`atomic_write_text`), so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from hydrus_motion.errors import ToolFailed, ToolMissing
+
+log = logging.getLogger(__name__)
+
+STDERR_TAIL_LINES = 20
+_POSIX = os.name == "posix"
+
+
+def find_tool(configured: str) -> str:
+    """Absolute path of an external program, or ToolMissing with an install hint."""
+    found = shutil.which(configured)
+    if not found:
+        name = Path(configured).name
+        raise ToolMissing(
+            f"{name} was not found (looked for {configured!r} on PATH)",
+            hint="install ffmpeg (Debian/Ubuntu: sudo apt-get install ffmpeg; Windows: "
+                 "winget install ffmpeg) or set tools.ffmpeg / tools.ffprobe in the config",
+        )
+    return found
+
+
+def tool_version(executable: str, timeout_s: float = 30) -> str:
+    """First line of `PROGRAM -version`, e.g. 'ffmpeg version 5.1.6-0+deb12u1'."""
+    out = run_tool([executable, "-hide_banner", "-version"], timeout_s=timeout_s).stdout
+    first = out.decode("utf-8", "replace").splitlines()[0] if out else ""
+    match = re.match(r"(\S+ version \S+)", first)
+    return match.group(1) if match else first.strip()
+
+
+def _popen_kwargs() -> dict:
+    if _POSIX:
+        return {"start_new_session": True}
+    return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
+
+
+def kill_process_group(proc: subprocess.Popen) -> None:
+    """Kill a child and everything it started; safe to call when it already ended."""
+    if proc.poll() is not None:
+        return
+    try:
+        if _POSIX:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _tail(data: bytes | Sequence[str]) -> str:
+    if isinstance(data, bytes):
+        lines = data.decode("utf-8", "replace").splitlines()
+    else:
+        lines = list(data)
+    return "\n".join(line for line in lines[-STDERR_TAIL_LINES:] if line.strip())
+
+
+def _failure(argv: list[str], returncode: int | None, stderr_tail: str, what: str) -> ToolFailed:
+    name = Path(argv[0]).name
+    last = stderr_tail.splitlines()[-1] if stderr_tail else "no error output"
+    return ToolFailed(f"{name} {what}: {last}", argv=argv, returncode=returncode,
+                      stderr_tail=stderr_tail)
+
+
+def run_tool(argv: Sequence[str], *, timeout_s: float) -> subprocess.CompletedProcess:
+    """Run to completion, capturing stdout and stderr. Raises ToolFailed on error/timeout."""
+    argv = [str(a) for a in argv]
+    log.debug("run: %s", subprocess.list2cmdline(argv))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, **_popen_kwargs())
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill_process_group(proc)
+        raise _failure(argv, None, "", f"timed out after {timeout_s:g} s") from None
+    except BaseException:
+        kill_process_group(proc)
+        raise
+    if proc.returncode != 0:
+        raise _failure(argv, proc.returncode, _tail(stderr), f"exited with {proc.returncode}")
+    return subprocess.CompletedProcess(argv, 0, stdout, stderr)
+
+
+class StreamingTool:
+    """A child whose stdout is read as it runs (raw frames), stderr read by a thread.
+
+    `stderr_lines` receives every stderr line (for parsers such as showinfo); the tail is
+    kept for errors. Use as a context manager; leaving it early kills the child.
+    """
+
+    def __init__(self, argv: Sequence[str], *, timeout_s: float, on_stderr_line=None):
+        self.argv = [str(a) for a in argv]
+        self._on_line = on_stderr_line
+        self._tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self._timeout_s = timeout_s
+        self._timer: threading.Timer | None = None
+        self.timed_out = False
+        log.debug("run: %s", subprocess.list2cmdline(self.argv))
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, bufsize=0, **_popen_kwargs())
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        self._timer = threading.Timer(timeout_s, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.timed_out = True
+        kill_process_group(self.proc)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if self._on_line is not None:
+                self._on_line(line)
+            self._tail.append(line)
+
+    def read_exact(self, size: int) -> bytes | None:
+        """Exactly `size` bytes of stdout, or None at a clean end of stream."""
+        assert self.proc.stdout is not None
+        chunks = []
+        remaining = size
+        while remaining:
+            chunk = self.proc.stdout.read(remaining)
+            if not chunk:
+                if remaining == size:
+                    return None
+                raise _failure(self.argv, self.proc.poll(), self.stderr_tail,
+                               "ended in the middle of a frame")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    @property
+    def stderr_tail(self) -> str:
+        return _tail(list(self._tail))
+
+    def finish(self) -> None:
+        """Wait for a clean exit; raise ToolFailed when the child failed or timed out."""
+        returncode = self.proc.wait()
+        self._reader.join()
+        if self._timer:
+            self._timer.cancel()
+        if self.timed_out:
+            raise _failure(self.argv, None, self.stderr_tail,
+                           f"timed out after {self._timeout_s:g} s")
+        if returncode != 0:
+            raise _failure(self.argv, returncode, self.stderr_tail, f"exited with {returncode}")
+
+    def __enter__(self) -> StreamingTool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._timer:
+            self._timer.cancel()
+        kill_process_group(self.proc)
+        self._reader.join(timeout=5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder, then rename over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def temp_dir_beside(target_dir: Path, prefix: str = ".hydrus-motion-") -> Iterator[Path]:
+    """A scratch folder inside `target_dir` (same filesystem, so renames are atomic)."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target_dir))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ffmpeg_path_arg(path: Path) -> str:
+    """A path ffmpeg reads as a plain file, whatever it is named ('a:b.mp4', '-x.mp4')."""
+    return "file:" + str(Path(path).absolute())

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set up everything hydrus-motion needs on a fresh machine: ffmpeg (apt-get when missing)
+# and a virtual environment in .venv with the package and the extras named as arguments.
+#   scripts/setup.sh            # base install
+#   scripts/setup.sh dev        # + test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+    if command -v apt-get >/dev/null; then
+        echo "setup: installing ffmpeg with apt-get" >&2
+        SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
+    else
+        echo "setup: ffmpeg is missing; install it with your package manager" >&2
+        exit 1
+    fi
+fi
+
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+extras=$(IFS=,; echo "$*")
+spec="."; [ -z "$extras" ] || spec=".[$extras]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"

@@ -1,0 +1,96 @@
+"""Shared fixtures: videos generated with ffmpeg lavfi so every cut frame is known.
+
+Each source is visually distinct from its neighbours (hard cuts) and changes every frame
+(a moving pattern and a frame counter), so a pixel comparison can tell frame n from n+1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "pyscenedetect"
+
+if not shutil.which("ffmpeg"):
+    pytest.exit("ffmpeg is required for the tests: run scripts/test.sh, which installs it", 2)
+
+# (lavfi source, frames) per scene; hard cuts fall at the running sums.
+SCENES_30FPS = [("testsrc2", 80), ("smptehdbars", 90), ("rgbtestsrc", 70), ("testsrc", 75)]
+KNOWN_CUTS = [80, 170, 240]
+TOTAL_FRAMES = 315
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args],
+                   check=True)
+
+
+def make_scenes_video(path: Path, scenes=SCENES_30FPS, fps: int = 30, size="320x240",
+                      extra: tuple[str, ...] = ()) -> Path:
+    """Concatenate lavfi sources; each gets a moving overlay so frames always differ."""
+    inputs, labels = [], []
+    for i, (source, frames) in enumerate(scenes):
+        inputs += ["-f", "lavfi", "-i", f"{source}=size={size}:rate={fps}"]
+        labels.append(f"[{i}:v]trim=end_frame={frames},setpts=PTS-STARTPTS,"
+                      f"drawbox=x='mod(t*210,280)':y=20:w=40:h=40:color=white:t=fill,"
+                      f"format=yuv420p[v{i}]")
+    graph = ";".join(labels) + ";" + "".join(f"[v{i}]" for i in range(len(scenes))) + \
+        f"concat=n={len(scenes)}:v=1:a=0[out]"
+    ffmpeg(*inputs, "-filter_complex", graph, "-map", "[out]", "-c:v", "libx264",
+           "-preset", "veryfast", "-crf", "16", "-g", "50", *extra, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def scenes_video(media_dir) -> Path:
+    """320x240, 30 fps, 315 frames, hard cuts at KNOWN_CUTS."""
+    return make_scenes_video(media_dir / "scenes.mp4")
+
+
+@pytest.fixture(scope="session")
+def vfr_video(media_dir) -> Path:
+    """Variable frame rate: frames 50-99 last 1/15 s, the rest 1/30 s; a cut at frame 100.
+
+    A tool that numbers frames by time * average fps puts this cut at the wrong frame.
+    """
+    plain = make_scenes_video(media_dir / "vfr-src.mp4", [("testsrc2", 100), ("smptehdbars", 80)])
+    out = media_dir / "vfr.mp4"
+    ffmpeg("-i", str(plain), "-vf",
+           "setpts='if(lt(N,50),N/30,if(lt(N,100),50/30+(N-50)/15,50/30+50/15+(N-100)/30))/TB'",
+           "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "veryfast", "-crf", "16",
+           str(out))
+    return out
+
+
+def decode_gray(path: Path, size=(64, 48)) -> np.ndarray:
+    """All frames of a video as small grayscale images (n, h, w), for pixel comparisons."""
+    w, h = size
+    raw = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-i",
+                          f"file:{path}", "-fps_mode", "passthrough", "-vf",
+                          f"scale={w}:{h}:flags=area", "-pix_fmt", "gray", "-f", "rawvideo",
+                          "pipe:1"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, h, w).astype(np.int16)
+
+
+def count_frames(path: Path) -> int:
+    """Decoded frame count (ffprobe -count_frames), independent of our own code."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+                          "-show_entries", "stream=nb_read_frames", "-of", "json", str(path)],
+                         check=True, capture_output=True).stdout
+    return int(json.loads(out)["streams"][0]["nb_read_frames"])
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hydrus_motion", *args], capture_output=True,
+                          text=True, env=env, timeout=600)
