@@ -36,9 +36,11 @@ def make_scenes_video(path: Path, scenes=SCENES_30FPS, fps: int = 30, size="320x
     """Concatenate lavfi sources; each gets a moving overlay so frames always differ."""
     inputs, labels = [], []
     for i, (source, frames) in enumerate(scenes):
-        inputs += ["-f", "lavfi", "-i", f"{source}=size={size}:rate={fps}"]
-        labels.append(f"[{i}:v]trim=end_frame={frames},setpts=PTS-STARTPTS,"
-                      f"drawbox=x='mod(t*210,280)':y=20:w=40:h=40:color=white:t=fill,"
+        sep = ":" if "=" in source else "="
+        inputs += ["-f", "lavfi", "-i", f"{source}{sep}size={size}:rate={fps}"]
+        labels.append(f"color=c=white:size=40x40:rate={fps}[box{i}];"
+                      f"[{i}:v]trim=end_frame={frames},setpts=PTS-STARTPTS[bg{i}];"
+                      f"[bg{i}][box{i}]overlay=x='mod(n*7,280)':y=20:shortest=1,"
                       f"format=yuv420p[v{i}]")
     graph = ";".join(labels) + ";" + "".join(f"[v{i}]" for i in range(len(scenes))) + \
         f"concat=n={len(scenes)}:v=1:a=0[out]"
