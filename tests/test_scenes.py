@@ -42,7 +42,8 @@ def test_cuts_equal_pyscenedetect_goldens(golden):
     if options["detector"] == "histogram":
         # These goldens predate 0.7.2's new Histogram defaults (see the reference notes);
         # the truth is what PySceneDetect 0.7.2 itself finds with its own decoder.
-        from scenedetect import HistogramDetector, detect as reference_detect
+        from scenedetect import HistogramDetector
+        from scenedetect import detect as reference_detect
         expected = [s[0].frame_num for s in reference_detect(str(video), HistogramDetector())][1:]
     assert detect(video, **options) == expected
 

@@ -5,8 +5,12 @@ import pytest
 
 from hydrus_motion.errors import SidecarError
 from hydrus_motion.records import Scene, SceneList
-from hydrus_motion.scenes.sidecar import (format_timecode, read_sidecar, render_sidecar,
-                                          write_sidecar)
+from hydrus_motion.scenes.sidecar import (
+    format_timecode,
+    read_sidecar,
+    render_sidecar,
+    write_sidecar,
+)
 
 FPS = Fraction(30000, 1001)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import MEDIA, count_frames, decode_gray
 
-from hydrus_motion.config import Config, ClipsConfig, EncodeConfig
+from hydrus_motion.config import ClipsConfig, Config, EncodeConfig
 from hydrus_motion.errors import BadVideo
 from hydrus_motion.pipeline import detect_scenes, slice_video
 

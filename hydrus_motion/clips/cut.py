@@ -23,12 +23,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
+from hydrus_motion.clips.plan import resample_ratio, resampled_frames
 from hydrus_motion.config import EncodeConfig, ToolsConfig
 from hydrus_motion.errors import BadVideo, ToolFailed
 from hydrus_motion.probe import explain_ffmpeg_error
 from hydrus_motion.records import Clip, ClipSpan, VideoInfo
-from hydrus_motion.clips.plan import resample_ratio, resampled_frames
-from hydrus_motion.tools import (ffmpeg_path_arg, find_tool, run_tool, temp_dir_beside)
+from hydrus_motion.tools import ffmpeg_path_arg, find_tool, run_tool, temp_dir_beside
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The SceneDetector seam, and the step every detector shares: cuts -> scenes.
 
-Implementations: `PySceneDetectDetector` (pyscenedetect.py) and `TransNetDetector`
-(transnet.py). Tests use a fixed list. Callers depend only on this protocol.
+Implementation: `PySceneDetectDetector` (pyscenedetect.py); tests use a fixed list.
+Callers depend only on this protocol.
 """
 
 from __future__ import annotations

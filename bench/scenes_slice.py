@@ -1,0 +1,115 @@
+"""Benchmark: our `scenes` + `slice` against its peers on one 60 s 1080p H.264 video.
+
+Run (from the repo root, after scripts/setup.sh):
+
+    .venv/bin/python bench/scenes_slice.py [--preset veryfast --crf 22] [--repeat 1]
+
+Timed side by side in one run, so the ratios hold even on a noisy machine:
+  ours        hydrus-motion scenes V && hydrus-motion slice V --out DIR
+  pyscenedetect  scenedetect -i V detect-adaptive split-video (same x264 preset/crf)
+  decode      ffmpeg -i V -f null -            (the floor for any detector)
+  reencode    ffmpeg -i V -c:v libx264 ...     (the floor for producing the clips)
+
+The video is testvideo.mp4 from shared/media (real footage with real cuts) scaled to
+1920x1080 and looped to 60 s, or a lavfi composition when that file is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = ROOT.parent / "shared" / "media" / "pyscenedetect" / "testvideo.mp4"
+BIN = Path(sys.executable).parent
+
+
+def run(argv: list[str], **kwargs) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                   **kwargs)
+    return time.perf_counter() - start
+
+
+def make_video(path: Path, preset: str) -> None:
+    if path.exists():
+        return
+    if MEDIA.exists():
+        source = ["-stream_loop", "-1", "-i", str(MEDIA)]
+        graph = "scale=1920:1080:flags=lanczos,format=yuv420p"
+    else:
+        source = ["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30"]
+        graph = "format=yuv420p"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *source, "-t", "60",
+                    "-vf", graph, "-an", "-c:v", "libx264", "-preset", preset, "-crf", "18",
+                    str(path)], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="veryfast")
+    parser.add_argument("--crf", type=int, default=22)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--max-short-side", type=int, default=720,
+                        help="our output cap (0 = source size, like the peers)")
+    args = parser.parse_args()
+
+    work = ROOT / "bench" / "out"
+    work.mkdir(parents=True, exist_ok=True)
+    video = work / "bench-1080p-60s.mp4"
+    make_video(video, "medium")
+    config = work / "bench.yaml"
+    config.write_text(f"encode:\n  preset: {args.preset}\n  crf: {args.crf}\n"
+                      f"  max_short_side: {args.max_short_side}\n")
+
+    def ours() -> float:
+        out = work / "ours"
+        shutil.rmtree(out, ignore_errors=True)
+        hm = str(BIN / "hydrus-motion")
+        return (run([hm, "scenes", "--config", str(config), str(video)])
+                + run([hm, "slice", "--config", str(config), "--out", str(out), str(video)]))
+
+    def pyscenedetect() -> float:
+        out = work / "pyscenedetect"
+        shutil.rmtree(out, ignore_errors=True)
+        return run([str(BIN / "scenedetect"), "-i", str(video), "-o", str(out),
+                    "detect-adaptive", "split-video", "-q", "-crf", str(args.crf),
+                    "-p", args.preset])
+
+    def decode() -> float:
+        return run(["ffmpeg", "-hide_banner", "-nostdin", "-i", str(video), "-f", "null", "-"])
+
+    def reencode() -> float:
+        return run(["ffmpeg", "-hide_banner", "-nostdin", "-y", "-i", str(video), "-an",
+                    "-c:v", "libx264", "-preset", args.preset, "-crf", str(args.crf),
+                    "-pix_fmt", "yuv420p", str(work / "reencode.mp4")])
+
+    runs = {"ours": ours, "pyscenedetect": pyscenedetect, "decode": decode,
+            "reencode": reencode}
+    times: dict[str, float] = {}
+    for name, fn in runs.items():
+        times[name] = min(fn() for _ in range(args.repeat))
+        print(f"{name:14s} {times[name]:8.2f} s", flush=True)
+    clips = len(list((work / "ours").glob("*.mp4")))
+    peer_clips = len(list((work / "pyscenedetect").glob("*.mp4")))
+    result = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
+        "x264": {"preset": args.preset, "crf": args.crf},
+        "ours_max_short_side": args.max_short_side,
+        "seconds": {k: round(v, 2) for k, v in times.items()},
+        "ours_vs_pyscenedetect": round(times["ours"] / times["pyscenedetect"], 3),
+        "ours_vs_reencode": round(times["ours"] / times["reencode"], 3),
+        "clips": {"ours": clips, "pyscenedetect": peer_clips},
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
