@@ -18,7 +18,7 @@ from hydrus_motion.clips.cut import ClipCutter, FfmpegCutter
 from hydrus_motion.clips.plan import plan_clips
 from hydrus_motion.config import Config
 from hydrus_motion.errors import SidecarError
-from hydrus_motion.probe import probe_video
+from hydrus_motion.probe import frame_count_slack, probe_video
 from hydrus_motion.records import Clip, SceneList
 from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.base import SceneDetector
@@ -38,7 +38,8 @@ def slice_video(video: Path, cfg: Config, out_dir: Path, sidecar: Path | None = 
     info = probe_video(video, cfg.tools)
     sidecar = sidecar or default_sidecar_path(video)
     scenes = read_sidecar(sidecar, video)
-    if info.frames_hint and abs(info.frames_hint - scenes.frames) > max(3, scenes.frames // 100):
+    drift = abs(info.frames_hint - scenes.frames) if info.frames_hint else 0
+    if drift > frame_count_slack(scenes.frames):
         raise SidecarError(f"{sidecar}: made for a video of {scenes.frames} frames, but "
                            f"{video} has {info.frames_hint}",
                            hint="the video changed since detection; run `scenes` again")

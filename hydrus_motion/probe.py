@@ -80,6 +80,12 @@ def probe_video(path: Path, tools: ToolsConfig) -> VideoInfo:
                      rotation=rotation, sample_aspect=sar)
 
 
+def frame_count_slack(frames: int) -> int:
+    """How far a container's frame count may be from the decoded count (edit lists,
+    dropped leading B-frames) before we call the file damaged or changed."""
+    return max(3, frames // 100)
+
+
 def _looks_like_text(path: Path) -> bool:
     with path.open("rb") as fh:
         head = fh.read(4096)

@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Protocol
 
 from hydrus_motion.errors import BadVideo
+from hydrus_motion.probe import frame_count_slack
 from hydrus_motion.records import Scene, SceneList, VideoInfo
 
 
@@ -30,7 +31,7 @@ def scenes_from_cuts(info: VideoInfo, frame_times: Sequence[float], cuts: Iterab
     if total < 2:
         raise BadVideo(info.path, f"has {total} decodable frame(s); a motion clip needs more",
                        hint="this looks like a still image; nothing to cut")
-    if info.frames_hint and info.frames_hint - total > max(3, info.frames_hint // 100):
+    if info.frames_hint and info.frames_hint - total > frame_count_slack(info.frames_hint):
         raise BadVideo(info.path, f"only {total} of {info.frames_hint} frames could be decoded; "
                        "the file looks truncated or damaged")
     bounds = [0, *sorted({c for c in cuts if 0 < c < total}), total]
