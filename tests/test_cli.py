@@ -62,7 +62,10 @@ def test_doctor_reports_tools(tmp_path):
     assert done.returncode == 1 and "[FAIL] ffmpeg" in done.stdout
 
 
-def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    """Each broken input once per module, with the reason the CLI must give."""
+    tmp = tmp_path_factory.mktemp("bad")
     empty = tmp / "empty.mp4"
     empty.write_bytes(b"")
     text = tmp / "notes.mp4"
@@ -91,14 +94,14 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
 
 @pytest.mark.parametrize("case", ["empty", "text", "audio", "one frame", "truncated",
                                   "truncated data", "missing"])
-def test_bad_input_gets_clear_error_naming_the_file(tmp_path, case):
-    path, reason = _bad_inputs(tmp_path)[case]
+def test_bad_input_gets_clear_error_naming_the_file(bad_inputs, case):
+    path, reason = bad_inputs[case]
     done = run_cli("scenes", str(path), "--json")
     assert done.returncode == 1
     assert done.stdout == ""  # nothing on stdout when the work failed
     assert f"error: {path}: " in done.stderr and reason in done.stderr
     assert "Traceback" not in done.stderr
-    assert not (tmp_path / (path.name + ".scenes.txt")).exists()
+    assert not path.with_name(path.name + ".scenes.txt").exists()
 
 
 @pytest.mark.parametrize("name", ["with space.mp4", "quote'\"s.mp4", "ünïcødé 動画.mp4",
