@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,6 +128,19 @@ def test_slice_without_sidecar_says_what_to_do(scenes_video, tmp_path):
     done = run_cli("slice", str(video), "--out", str(tmp_path / "o"))
     assert done.returncode == 1
     assert "sidecar not found" in done.stderr and "hydrus-motion scenes VIDEO" in done.stderr
+
+
+def test_json_into_a_closed_pipe_is_not_a_crash(scenes_video, tmp_path):
+    """`hydrus-motion scenes --json V | head -0`: the reader is gone before we write."""
+    video = tmp_path / "v.mp4"
+    shutil.copy(scenes_video, video)
+    proc = subprocess.Popen([sys.executable, "-m", "hydrus_motion", "scenes", "--json",
+                             str(video)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    proc.stdout.close()  # detection takes over a second, so our write always meets EPIPE
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=300) == 0
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
 
 
 def test_help_works_without_heavy_imports():
