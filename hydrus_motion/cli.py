@@ -49,6 +49,20 @@ def _parser() -> argparse.ArgumentParser:
                    "(default VIDEO.scenes.txt)")
     p.add_argument("--out", type=Path, metavar="DIR", required=True, help="folder for the clips")
 
+    p = sub.add_parser("ingest", parents=[common], help="scenes, clips and push, once",
+                       description="For each VIDEO: find scenes (or use a current sidecar), "
+                                   "cut the clips into paths.clips_dir, record them, and push "
+                                   "them with their tags and notes to Hydrus.")
+    p.add_argument("videos", type=Path, nargs="+", metavar="VIDEO")
+    p.add_argument("--no-push", action="store_true",
+                   help="cut and record only; the clips stay queued for a later push")
+
+    sub.add_parser("reconcile", parents=[common],
+                   help="push queued clips; re-check recent pushes and repair what Hydrus lost",
+                   description="Push every queued clip, then re-read the clips pushed within "
+                               "hydrus.reconcile_hours and re-apply whatever file, tag or note "
+                               "Hydrus lost (it commits every 30 s, so a crash loses writes).")
+
     sub.add_parser("doctor", parents=[common], help="preflight checks; exit 1 if any fails")
     return parser
 
@@ -131,4 +145,82 @@ def cmd_doctor(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
     return {"ok": ok, "checks": [vars(c) for c in checks], "config": as_dict(cfg)}, 0 if ok else 1
 
 
-COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "doctor": cmd_doctor}
+def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.config import state_dir
+    from hydrus_motion.hydrus.gateway import HydrusError, connect_gateway
+    from hydrus_motion.hydrus.push import leave_queued, summarise
+    from hydrus_motion.pipeline import ingest_video, push
+    from hydrus_motion.store import open_store
+
+    store = open_store(state_dir(cfg))
+    gateway, hydrus_error = None, None
+    videos, outcomes = [], []
+    for video in args.videos:
+        entry: dict[str, Any] = {"video": str(video), "ok": True, "error": None, "clips": []}
+        videos.append(entry)
+        try:
+            result = ingest_video(video, cfg, store)
+        except HydrusMotionError as exc:  # this video only; the others go on
+            log.error("%s", exc.message)
+            entry.update(ok=False, error=exc.message)
+            continue
+        entry["source_sha256"] = result.source_sha256
+        pushed: dict[str, str] = {}
+        if not args.no_push and result.clips:
+            try:
+                if hydrus_error:  # no point asking again for every video
+                    raise hydrus_error
+                gateway = gateway or connect_gateway(cfg)
+                done = push(gateway, store, result.clips)
+                outcomes.extend(done)
+                pushed = {o.sha256: o.result for o in done}
+            except HydrusError as exc:
+                if hydrus_error is None:
+                    log.error("%s", exc)
+                hydrus_error = exc
+                leave_queued(store, result.clips, exc)
+        for r in result.clips:
+            record = store.clip(r.sha256) or r
+            entry["clips"].append({
+                "path": str(record.path), "sha256": record.sha256, "scene": record.scene,
+                "start_frame": record.start_frame, "end_frame": record.end_frame,
+                "push": pushed.get(record.sha256, record.push_status),
+                "error": record.last_error})
+    counts = summarise(outcomes)
+    clips = sum(len(v["clips"]) for v in videos)
+    queued = sum(c["push"] == "queued" for v in videos for c in v["clips"])
+    failed_videos = sum(not v["ok"] for v in videos)
+    summary = {"videos": len(videos), "failed_videos": failed_videos, "clips": clips,
+               "queued": queued, **counts}
+    _summary_line("ingest", summary)
+    ok = not failed_videos and hydrus_error is None and not counts.get("failed")
+    return {"videos": videos, "hydrus_error": hydrus_error and hydrus_error.message,
+            "summary": summary}, 0 if ok else 1
+
+
+def cmd_reconcile(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.config import state_dir
+    from hydrus_motion.hydrus.gateway import connect_gateway
+    from hydrus_motion.hydrus.push import summarise
+    from hydrus_motion.pipeline import reconcile
+    from hydrus_motion.store import open_store
+
+    store = open_store(state_dir(cfg))
+    outcomes = reconcile(connect_gateway(cfg), store, cfg)
+    if not args.json:
+        for o in outcomes:
+            if o.result not in ("unchanged",):
+                print(f"{o.path}: {o.result}{': ' + o.detail if o.detail else ''}")
+    summary = {"checked": len(outcomes), **summarise(outcomes)}
+    _summary_line("reconcile", summary)
+    return {"clips": [vars(o) for o in outcomes], "summary": summary}, \
+        1 if summary.get("failed") else 0
+
+
+def _summary_line(command: str, counts: dict[str, int]) -> None:
+    """The one line an operator reads at the end of a run (stderr, so --json stays clean)."""
+    log.info("%s: %s", command, ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "ingest": cmd_ingest,
+            "reconcile": cmd_reconcile, "doctor": cmd_doctor}

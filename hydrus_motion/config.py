@@ -22,6 +22,7 @@ from typing import Any, Literal
 from hydrus_motion.errors import ConfigError
 
 ENV_VAR = "HYDRUS_MOTION_CONFIG"
+ACCESS_KEY_ENV = "HYDRUS_MOTION_ACCESS_KEY"
 
 DetectorName = Literal["adaptive", "content", "hash", "histogram", "threshold"]
 X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
@@ -123,11 +124,65 @@ class ToolsConfig:
 
 
 @dataclass(frozen=True)
+class PathsConfig:
+    # Local state (the SQLite record of every clip and push). `~` is expanded.
+    state_dir: str = "~/.local/state/hydrus-motion"
+    # Where ingest writes clips (one folder per source video); null: <state_dir>/clips.
+    # Keep them: reconcile re-uploads from here if Hydrus lost a file.
+    clips_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class HydrusTagsConfig:
+    clip: str = "motion:clip"
+    pending: str = "motion:pending"
+    approved: str = "approved"
+    rejected: str = "rejected"
+    source_namespace: str = "source"
+    scene_namespace: str = "scene"
+
+
+@dataclass(frozen=True)
+class HydrusNotesConfig:
+    caption: str = "caption"
+    provenance: str = "hydrus-motion"
+
+
+@dataclass(frozen=True)
+class HydrusConfig:
+    api_url: str = "http://127.0.0.1:45869/"
+    # 64 hex digits. HYDRUS_MOTION_ACCESS_KEY wins over this, so the key need not sit in
+    # a file. It never appears in logs, errors or anything we write.
+    access_key: str | None = field(default=None, metadata={"secret": True})
+    # Local tag service (by name) that receives every tag we write.
+    tag_service: str = "my tags"
+    # path: Hydrus reads the clip from our folder (same machine); bytes: upload it;
+    # auto: path on a loopback api_url, falling back to bytes if Hydrus cannot read it.
+    import_by: Literal["auto", "path", "bytes"] = "auto"
+    # Seconds to wait for an answer; uploads get upload_timeout_s to send the bytes.
+    timeout_s: float = field(default=30.0, metadata=_range(1, 3600))
+    upload_timeout_s: float = field(default=600.0, metadata=_range(1, 86400))
+    # Connection errors and 503 (database busy) are retried with doubling waits
+    # starting at backoff_s (capped at 60 s); other errors are not.
+    retries: int = field(default=4, metadata=_range(0, 20))
+    backoff_s: float = field(default=1.0, metadata=_range(0, 60))
+    # Hashes per file_metadata request: the list travels in the URL.
+    metadata_chunk: int = field(default=256, metadata=_range(1, 2000))
+    # Hydrus commits every 30 s, so a crash loses recent writes; reconcile re-checks
+    # clips pushed within this many hours.
+    reconcile_hours: float = field(default=48.0, metadata=_range(0, None))
+    tags: HydrusTagsConfig = field(default_factory=HydrusTagsConfig)
+    notes: HydrusNotesConfig = field(default_factory=HydrusNotesConfig)
+
+
+@dataclass(frozen=True)
 class Config:
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    hydrus: HydrusConfig = field(default_factory=HydrusConfig)
 
 
 def resolve_config_path(cli_value: str | None) -> Path | None:
@@ -169,6 +224,32 @@ def _check_relations(cfg: Config, problems: list[str]) -> None:
     if c.max_frames < c.min_frames:
         problems.append(f"clips.max_frames: {c.max_frames} is below clips.min_frames "
                         f"({c.min_frames}); allowed: >= min_frames")
+    key = cfg.hydrus.access_key
+    if key is not None and not is_access_key(key):
+        problems.append("hydrus.access_key: (value hidden) is not allowed; allowed: 64 hex "
+                        "digits, as Hydrus shows under services > review services > client api")
+    url = cfg.hydrus.api_url
+    if not url.startswith(("http://", "https://")):
+        problems.append(f"hydrus.api_url: {url!r} is not allowed; allowed: an http:// or "
+                        "https:// URL such as http://127.0.0.1:45869/")
+
+
+def is_access_key(value: str) -> bool:
+    return len(value) == 64 and all(ch in "0123456789abcdefABCDEF" for ch in value)
+
+
+def access_key(cfg: Config) -> str | None:
+    """The key to use: HYDRUS_MOTION_ACCESS_KEY, else the config's."""
+    return os.environ.get(ACCESS_KEY_ENV) or cfg.hydrus.access_key
+
+
+def state_dir(cfg: Config) -> Path:
+    return Path(cfg.paths.state_dir).expanduser()
+
+
+def clips_dir(cfg: Config) -> Path:
+    return Path(cfg.paths.clips_dir).expanduser() if cfg.paths.clips_dir else \
+        state_dir(cfg) / "clips"
 
 
 def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
@@ -192,7 +273,10 @@ def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
             values[name] = _build(hint, data[name], path + ".", problems)
             continue
         value, problem = _check_value(data[name], hint, f.metadata.get("range"))
-        if problem:
+        if problem and f.metadata.get("secret"):  # never echo a secret back
+            problems.append(f"{path}: (value hidden) is not allowed; allowed: "
+                            f"{problem.rpartition('allowed: ')[2]}")
+        elif problem:
             problems.append(f"{path}: {problem}")
         else:
             values[name] = value
@@ -246,5 +330,8 @@ def _show(value: Any) -> str:
 
 
 def as_dict(cfg: Any) -> dict[str, Any]:
-    """The effective config as plain data (for `doctor` and provenance)."""
-    return dataclasses.asdict(cfg)
+    """The effective config as plain data (for `doctor` and provenance); secrets masked."""
+    data = dataclasses.asdict(cfg)
+    if isinstance(cfg, Config) and data["hydrus"]["access_key"] is not None:
+        data["hydrus"]["access_key"] = "(set)"
+    return data

@@ -1,28 +1,41 @@
 """The flows, in order. Each stage is a seam (see DESIGN.md); this file only wires them.
 
-Ingest flow (per video), as built so far:
+Ingest flow (per video):
 
-    probe ─▶ detect scenes ─▶ write sidecar          (`hydrus-motion scenes`)
-    probe ─▶ read sidecar ─▶ plan spans ─▶ cut clips  (`hydrus-motion slice`)
+    probe ─▶ detect scenes ─▶ write sidecar                 (`hydrus-motion scenes`)
+    probe ─▶ read sidecar ─▶ plan spans ─▶ cut clips         (`hydrus-motion slice`)
+    ... ─▶ record clips locally (queued) ─▶ push to Hydrus   (`hydrus-motion ingest`)
+    recent pushes ─▶ re-check in Hydrus ─▶ repair            (`hydrus-motion reconcile`)
 
-The sidecar sits between the two on purpose: a person may edit it, and `slice` honours
-the edit. Annotation, the Hydrus push and the nightly export/train flow join here as
-they are built.
+The sidecar sits between detection and cutting on purpose: a person may edit it, and
+`slice` and `ingest` honour the edit. Clips are recorded before any request to Hydrus,
+so a Hydrus that is down or crashes loses nothing. Annotation joins before the push and
+the nightly export/train flow joins below as they are built.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydrus_motion.clips.cut import ClipCutter, FfmpegCutter
 from hydrus_motion.clips.plan import plan_clips
-from hydrus_motion.config import Config
+from hydrus_motion.config import Config, clips_dir
 from hydrus_motion.errors import SidecarError
+from hydrus_motion.hydrus.gateway import HydrusGateway
+from hydrus_motion.hydrus.push import PushOutcome, push_clips
+from hydrus_motion.hydrus.scheme import clip_notes, clip_tags
+from hydrus_motion.ingest.content import file_sha256
 from hydrus_motion.probe import frame_count_slack, probe_video
-from hydrus_motion.records import Clip, SceneList
+from hydrus_motion.records import Clip, ClipSpan, SceneList, VideoInfo
 from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.base import SceneDetector
 from hydrus_motion.scenes.sidecar import default_sidecar_path, read_sidecar, write_sidecar
+from hydrus_motion.store.db import ClipRecord, Store
+
+log = logging.getLogger(__name__)
 
 
 def detect_scenes(video: Path, cfg: Config, sidecar: Path | None = None,
@@ -35,6 +48,12 @@ def detect_scenes(video: Path, cfg: Config, sidecar: Path | None = None,
 
 def slice_video(video: Path, cfg: Config, out_dir: Path, sidecar: Path | None = None,
                 cutter: ClipCutter | None = None) -> list[Clip]:
+    info, spans = plan_video(video, cfg, sidecar)
+    return (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir)
+
+
+def plan_video(video: Path, cfg: Config,
+               sidecar: Path | None = None) -> tuple[VideoInfo, list[ClipSpan]]:
     info = probe_video(video, cfg.tools)
     sidecar = sidecar or default_sidecar_path(video)
     scenes = read_sidecar(sidecar, video)
@@ -43,5 +62,66 @@ def slice_video(video: Path, cfg: Config, out_dir: Path, sidecar: Path | None = 
         raise SidecarError(f"{sidecar}: made for a video of {scenes.frames} frames, but "
                            f"{video} has {info.frames_hint}",
                            hint="the video changed since detection; run `scenes` again")
-    spans = plan_clips(scenes, cfg.clips)
-    return (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir)
+    return info, plan_clips(scenes, cfg.clips)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    video: Path
+    source_sha256: str
+    clips: list[ClipRecord]
+    reused: bool  # the clips of this exact plan were already cut and recorded
+
+
+def ingest_video(video: Path, cfg: Config, store: Store, *,
+                 detector: SceneDetector | None = None,
+                 cutter: ClipCutter | None = None) -> IngestResult:
+    """Scenes (unless a current sidecar exists), clips, local records. No Hydrus yet."""
+    source_sha256 = file_sha256(video)
+    sidecar = default_sidecar_path(video)
+    if _current(sidecar, video):
+        log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
+    else:
+        detect_scenes(video, cfg, sidecar, detector)
+    info, spans = plan_video(video, cfg, sidecar)
+    known = store.clips_of_source(source_sha256)
+    if known and _same_plan(known, spans) and all(r.path.is_file() for r in known):
+        return IngestResult(video, source_sha256, known, reused=True)
+    out_dir = clips_dir(cfg) / f"{video.stem}-{source_sha256[:8]}"
+    clips = (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir)
+    source = {"name": video.name, "sha256": source_sha256, "frames": info.frames_hint,
+              "fps": float(info.fps), "width": info.width, "height": info.height}
+    records = []
+    for clip in clips:
+        record = ClipRecord(
+            sha256=file_sha256(clip.path), path=clip.path, source_path=str(video.resolve()),
+            source_sha256=source_sha256, scene=clip.scene, start_frame=clip.start_frame,
+            end_frame=clip.end_frame, tags=tuple(clip_tags(cfg, video.stem, clip.scene)),
+            notes=clip_notes(cfg, clip, source))
+        store.add_clip(record)
+        records.append(store.clip(record.sha256) or record)
+    return IngestResult(video, source_sha256, records, reused=False)
+
+
+def push(gateway: HydrusGateway, store: Store, records: list[ClipRecord]) -> list[PushOutcome]:
+    """Push (or confirm) the given clips; they stay queued if Hydrus is unavailable."""
+    return push_clips(gateway, store, [store.clip(r.sha256) or r for r in records])
+
+
+def reconcile(gateway: HydrusGateway, store: Store, cfg: Config) -> list[PushOutcome]:
+    """Push what is queued and re-check recent pushes, re-applying what Hydrus lost."""
+    since = time.time() - cfg.hydrus.reconcile_hours * 3600
+    return push_clips(gateway, store, store.due(pushed_since=since))
+
+
+def _current(sidecar: Path, video: Path) -> bool:
+    """A sidecar newer than its video: detected (or hand-edited) for this very file."""
+    try:
+        return sidecar.stat().st_mtime >= video.stat().st_mtime
+    except FileNotFoundError:
+        return False
+
+
+def _same_plan(known: list[ClipRecord], spans: list[ClipSpan]) -> bool:
+    return {(r.start_frame, r.end_frame) for r in known} == \
+        {(s.start_frame, s.end_frame) for s in spans}

@@ -7,13 +7,20 @@ Each source is visually distinct from its neighbours (hard cuts) and changes eve
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hydrus_server import ALL_PERMISSIONS, FakeHydrus
+
+from hydrus_motion.config import Config, config_from_dict
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "pyscenedetect"
 
@@ -96,3 +103,55 @@ def count_frames(path: Path) -> int:
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hydrus_motion", *args], capture_output=True,
                           text=True, env=env, timeout=600)
+
+
+# -- Hydrus ---------------------------------------------------------------------------
+
+ALL_KEY = "a1" * 32  # test-server keys: all permissions, and search only
+SEARCH_ONLY_KEY = "b2" * 32
+
+
+@dataclass(frozen=True)
+class HydrusTarget:
+    """Where the contract tests point: our test server, or a real client from the env."""
+
+    url: str
+    key: str
+    limited_key: str | None  # a key that may search but not tag (None: not available)
+    fake: FakeHydrus | None
+
+    def config(self, tmp_path: Path, **hydrus: object) -> Config:
+        return config_from_dict({"paths": {"state_dir": str(tmp_path / "state")},
+                                 "hydrus": {"api_url": self.url, "access_key": self.key,
+                                            "backoff_s": 0, **hydrus}})
+
+
+def start_fake_hydrus(**kwargs: object) -> FakeHydrus:
+    perms = {ALL_KEY: ALL_PERMISSIONS, SEARCH_ONLY_KEY: (3,)}
+    return FakeHydrus(permissions=perms, **kwargs).start()
+
+
+@pytest.fixture(scope="session")
+def hydrus_target() -> Iterator[HydrusTarget]:
+    url, key = os.environ.get("HYDRUS_TEST_API_URL"), os.environ.get("HYDRUS_TEST_ACCESS_KEY")
+    if url and key:
+        yield HydrusTarget(url, key, os.environ.get("HYDRUS_TEST_LIMITED_KEY"), None)
+        return
+    fake = start_fake_hydrus()
+    yield HydrusTarget(fake.url, ALL_KEY, SEARCH_ONLY_KEY, fake)
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def unique_mp4(media_dir) -> Callable[[], Path]:
+    """A valid, never-seen-before mp4 per call (a real client keeps its files across runs)."""
+    base = media_dir / "unique-base.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=1", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", str(base))
+
+    def make() -> Path:
+        out = media_dir / f"unique-{uuid.uuid4().hex}.mp4"
+        ffmpeg("-i", str(base), "-c", "copy", "-metadata", f"comment={uuid.uuid4()}", str(out))
+        return out
+
+    return make

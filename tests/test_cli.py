@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import KNOWN_CUTS, ffmpeg, make_scenes_video, run_cli
+from conftest import ALL_KEY, KNOWN_CUTS, ffmpeg, make_scenes_video, run_cli, start_fake_hydrus
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +53,17 @@ def test_config_from_environment_and_errors_exit_2(scenes_video, tmp_path):
 
 
 def test_doctor_reports_tools(tmp_path):
-    done = run_cli("doctor", "--json")
+    hydrus = start_fake_hydrus()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"hydrus:\n  api_url: {hydrus.url}\n  access_key: {ALL_KEY}\n")
+    done = run_cli("doctor", "--json", "--config", str(cfg))
     assert done.returncode == 0, done.stdout
     names = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
     assert names["ffmpeg"]["ok"] and "ffmpeg version" in names["ffmpeg"]["detail"]
-    assert names["libx264"]["ok"] and names["scenedetect"]["ok"]
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("tools:\n  ffmpeg: /nowhere/ffmpeg\n")
+    assert names["libx264"]["ok"] and names["scenedetect"]["ok"] and names["hydrus key"]["ok"]
+    cfg.write_text(cfg.read_text() + "tools:\n  ffmpeg: /nowhere/ffmpeg\n")
     done = run_cli("doctor", "--config", str(cfg))
+    hydrus.stop()
     assert done.returncode == 1 and "[FAIL] ffmpeg" in done.stdout
 
 

@@ -1,0 +1,1 @@
+"""Hydrus side: the gateway (the only code that talks to Hydrus), push and review."""

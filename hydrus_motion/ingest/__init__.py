@@ -1,0 +1,1 @@
+"""Getting videos in: content hashing (watch folder, settling and quarantine join here)."""

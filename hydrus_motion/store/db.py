@@ -1,0 +1,138 @@
+"""The SQLite record of clips and pushes: nothing is lost if Hydrus is down or crashes.
+
+A clip is recorded (status `queued`) before any request to Hydrus is made, so a clip
+that could not be pushed stays queued and the next `ingest`, `reconcile` or daemon pass
+picks it up. Per-clip failure is data: `push_status`, `attempts`, `last_error`.
+
+Schema changes are numbered migrations applied in order; `PRAGMA user_version` holds
+how many have run, so an old state file is upgraded in place.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MIGRATIONS = (
+    """
+    CREATE TABLE clips (
+        sha256        TEXT PRIMARY KEY,
+        path          TEXT NOT NULL,
+        source_path   TEXT NOT NULL,
+        source_sha256 TEXT NOT NULL,
+        scene         INTEGER NOT NULL,
+        start_frame   INTEGER NOT NULL,
+        end_frame     INTEGER NOT NULL,
+        tags          TEXT NOT NULL,   -- JSON list: the tags we push
+        notes         TEXT NOT NULL,   -- JSON object: note name -> text
+        push_status   TEXT NOT NULL DEFAULT 'queued',  -- queued|pushed|deleted|failed
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        created_at    REAL NOT NULL,
+        pushed_at     REAL,
+        checked_at    REAL
+    );
+    CREATE INDEX clips_by_source ON clips(source_sha256);
+    CREATE INDEX clips_by_status ON clips(push_status, pushed_at);
+    """,
+)
+
+QUEUED, PUSHED, DELETED, FAILED = "queued", "pushed", "deleted", "failed"
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    sha256: str
+    path: Path
+    source_path: str
+    source_sha256: str
+    scene: int
+    start_frame: int
+    end_frame: int
+    tags: tuple[str, ...]
+    notes: dict[str, str]
+    push_status: str = QUEUED
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: float = 0.0
+    pushed_at: float | None = None
+    checked_at: float | None = None
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection, path: Path):
+        self.conn = conn
+        self.path = path
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def add_clip(self, clip: ClipRecord) -> bool:
+        """Record a clip as queued; False (and nothing changed) if its hash is known."""
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO clips (sha256, path, source_path, source_sha256, scene,"
+                " start_frame, end_frame, tags, notes, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (clip.sha256, str(clip.path), clip.source_path, clip.source_sha256, clip.scene,
+                 clip.start_frame, clip.end_frame, json.dumps(list(clip.tags)),
+                 json.dumps(clip.notes, ensure_ascii=False, sort_keys=True), time.time()))
+        return cur.rowcount == 1
+
+    def clip(self, sha256: str) -> ClipRecord | None:
+        row = self.conn.execute("SELECT * FROM clips WHERE sha256 = ?", (sha256,)).fetchone()
+        return _record(row) if row else None
+
+    def clips_of_source(self, source_sha256: str) -> list[ClipRecord]:
+        return self._select("WHERE source_sha256 = ? ORDER BY start_frame", source_sha256)
+
+    def due(self, pushed_since: float) -> list[ClipRecord]:
+        """Clips to push (queued) and recent pushes to re-check, oldest first."""
+        return self._select("WHERE push_status = ? OR (push_status = ? AND pushed_at >= ?) "
+                            "ORDER BY created_at, start_frame", QUEUED, PUSHED, pushed_since)
+
+    def mark(self, sha256: str, status: str, error: str | None = None, *,
+             attempted: bool = True, pushed: bool = False) -> None:
+        now = time.time()
+        with self.conn:
+            self.conn.execute(
+                "UPDATE clips SET push_status = ?, last_error = ?, checked_at = ?,"
+                " attempts = attempts + ?, pushed_at = CASE WHEN ? THEN ? ELSE pushed_at END"
+                " WHERE sha256 = ?",
+                (status, error, now, int(attempted), pushed, now, sha256))
+
+    def counts(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT push_status, COUNT(*) FROM clips GROUP BY push_status")
+        return {status: n for status, n in rows}
+
+    def _select(self, where: str, *params: object) -> list[ClipRecord]:
+        return [_record(r) for r in self.conn.execute(f"SELECT * FROM clips {where}", params)]
+
+
+def open_store(state_dir: Path) -> Store:
+    """Open (creating and migrating as needed) `state_dir/state.sqlite3`."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "state.sqlite3"
+    conn = sqlite3.connect(path, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode = WAL")  # the daemon reads while a worker writes
+    conn.execute("PRAGMA synchronous = FULL")  # a record we said exists must survive a crash
+    _migrate(conn)
+    return Store(conn, path)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    done = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(MIGRATIONS[done:], start=done + 1):
+        conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+
+def _record(row: sqlite3.Row) -> ClipRecord:
+    data = dict(row)
+    data["path"] = Path(data["path"])
+    data["tags"] = tuple(json.loads(data["tags"]))
+    data["notes"] = json.loads(data["notes"])
+    return ClipRecord(**data)
+
