@@ -187,11 +187,13 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
                 "push": pushed.get(record.sha256, record.push_status),
                 "error": record.last_error})
     counts = summarise(outcomes)
-    clips = sum(len(v["clips"]) for v in videos)
-    queued = sum(c["push"] == "queued" for v in videos for c in v["clips"])
+    clips = [c for v in videos for c in v["clips"]]
     failed_videos = sum(not v["ok"] for v in videos)
-    summary = {"videos": len(videos), "failed_videos": failed_videos, "clips": clips,
-               "queued": queued, **counts}
+    summary = {"videos": len(videos), "failed_videos": failed_videos, "clips": len(clips),
+               "queued": sum(c["push"] == "queued" for c in clips), **counts}
+    if not args.json:
+        for c in clips:
+            print(f"{c['path']}: {c['push']}")
     _summary_line("ingest", summary)
     ok = not failed_videos and hydrus_error is None and not counts.get("failed")
     return {"videos": videos, "hydrus_error": hydrus_error and hydrus_error.message,
@@ -219,7 +221,16 @@ def cmd_reconcile(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any]
 
 def _summary_line(command: str, counts: dict[str, int]) -> None:
     """The one line an operator reads at the end of a run (stderr, so --json stays clean)."""
-    log.info("%s: %s", command, ", ".join(f"{v} {k}" for k, v in counts.items()))
+    counts = dict(counts)
+    head = []
+    if "videos" in counts:
+        head.append(f"{counts.pop('videos')} video(s), {counts.pop('failed_videos')} failed")
+    clips = counts.pop("clips", None)
+    if clips is None:
+        clips = counts.pop("checked")
+    rest = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    log.info("%s: %s", command, "; ".join([*head, f"{clips} clip(s)" + (f": {rest}" if rest
+                                                                         else "")]))
 
 
 COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "ingest": cmd_ingest,

@@ -182,3 +182,44 @@ def test_metadata_is_fetched_in_chunks(hydrus_target, tmp_path, unique_mp4):
     if hydrus_target.fake:
         reads = [r for r in hydrus_target.fake.requests[-3:]]
         assert reads == [("GET", "/get_files/file_metadata")] * 3
+
+
+# -- quirks the test server must share with a real client (raw requests) ----------------
+
+def _raw(hydrus_target, method, path, **kwargs):
+    import requests
+
+    headers = {"Hydrus-Client-API-Access-Key": hydrus_target.key, **kwargs.pop("headers", {})}
+    return requests.request(method, hydrus_target.url.rstrip("/") + path, headers=headers,
+                            timeout=30, **kwargs)
+
+
+def test_quirk_writes_answer_200_with_an_empty_body(hydrus_target):
+    unknown = hashlib.sha256(uuid.uuid4().bytes).hexdigest()  # tags on a missing file: 200
+    reply = _raw(hydrus_target, "POST", "/add_tags/add_tags",
+                 json={"hash": unknown, "service_keys_to_tags": {MY_TAGS: ["x"]}})
+    assert (reply.status_code, reply.content) == (200, b"")
+
+
+def test_quirk_errors_share_one_json_shape_and_unknown_paths_are_html(hydrus_target):
+    reply = _raw(hydrus_target, "GET", "/get_files/search_files",
+                 params={"tags": '["a"]', "return_hashes": "1"})
+    body = reply.json()
+    assert reply.status_code == 400 and body["exception_type"] == "BadRequestException"
+    assert "boolean" in body["error"] and body["status_code"] == 400
+    reply = _raw(hydrus_target, "GET", "/no/such/path")
+    assert reply.status_code == 404 and "html" in reply.headers["Content-Type"]
+    reply = _raw(hydrus_target, "GET", "/add_tags/add_tags")
+    assert reply.status_code == 404 and reply.json()["exception_type"] == "NotFoundException"
+
+
+def test_quirk_empty_search_has_no_hashes_key(hydrus_target):
+    reply = _raw(hydrus_target, "GET", "/get_files/search_files",
+                 params={"tags": "[]", "return_hashes": "true"})
+    assert reply.json()["file_ids"] == [] and "hashes" not in reply.json()
+
+
+def test_quirk_raw_upload_without_content_type_is_parsed_as_json(hydrus_target, unique_mp4):
+    reply = _raw(hydrus_target, "POST", "/add_files/add_file",
+                 data=unique_mp4().read_bytes())
+    assert reply.status_code == 400 and "path" in reply.json()["error"]
