@@ -24,7 +24,7 @@ from hydrus_motion.errors import ConfigError
 ENV_VAR = "HYDRUS_MOTION_CONFIG"
 ACCESS_KEY_ENV = "HYDRUS_MOTION_ACCESS_KEY"
 
-DetectorName = Literal["adaptive", "content", "hash", "histogram", "threshold"]
+DetectorName = Literal["adaptive", "content", "hash", "histogram", "threshold", "transnetv2"]
 X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                      "slower", "veryslow"]
 
@@ -68,6 +68,14 @@ class ThresholdParams:
 
 
 @dataclass(frozen=True)
+class TransNetV2Params:
+    # Per-frame transition probability above which a frame is part of a transition.
+    threshold: float = field(default=0.5, metadata=_range(0, 1))
+    # auto picks cuda when torch sees a GPU, else cpu.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass(frozen=True)
 class ScenesConfig:
     # Adaptive had the best hard-cut recall/precision balance on the goldens and on our
     # generated camera-motion videos; docs/SCENES.md has the measurements.
@@ -85,6 +93,9 @@ class ScenesConfig:
     hash: HashParams = field(default_factory=HashParams)
     histogram: HistogramParams = field(default_factory=HistogramParams)
     threshold: ThresholdParams = field(default_factory=ThresholdParams)
+    # Neural detector (extra `transnetv2`): also finds dissolves and fades, and keeps
+    # their frames out of every scene. About 10x slower than adaptive on a CPU.
+    transnetv2: TransNetV2Params = field(default_factory=TransNetV2Params)
 
 
 @dataclass(frozen=True)

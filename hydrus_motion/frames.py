@@ -46,9 +46,13 @@ def analysis_size(info: VideoInfo, long_side: int) -> tuple[int, int]:
 
 
 def decode_frames(info: VideoInfo, tools: ToolsConfig, *, long_side: int,
-                  fast_decode: bool = False) -> Iterator[Frame]:
-    """Every frame of `info.path`, scaled for analysis. BadVideo when it cannot be decoded."""
-    width, height = analysis_size(info, long_side)
+                  fast_decode: bool = False, exact_size: tuple[int, int] | None = None,
+                  scale_flags: str = "neighbor") -> Iterator[Frame]:
+    """Every frame of `info.path`, scaled for analysis. BadVideo when it cannot be decoded.
+
+    `exact_size` (width, height) ignores the aspect ratio, for models trained that way.
+    """
+    width, height = exact_size or analysis_size(info, long_side)
     frame_bytes = width * height * 3
     timestamps: queue.Queue[tuple[int, int]] = queue.Queue()
     time_base: list[Fraction] = []
@@ -67,7 +71,7 @@ def decode_frames(info: VideoInfo, tools: ToolsConfig, *, long_side: int,
     argv += ["-i", ffmpeg_path_arg(info.path), "-map", "0:v:0", "-an", "-sn", "-dn",
              # passthrough: one output frame per decoded frame, never duplicated or dropped
              "-fps_mode", "passthrough",
-             "-vf", f"scale={width}:{height}:flags=neighbor,setsar=1,showinfo",
+             "-vf", f"scale={width}:{height}:flags={scale_flags},setsar=1,showinfo",
              "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"]
     with StreamingTool(argv, timeout_s=tools.timeout_s, on_stderr_line=on_line) as tool:
         index = 0
