@@ -40,6 +40,7 @@ class HydrusError(HydrusMotionError):
     """Hydrus refused or failed a request. `retryable`: trying later may work."""
 
     retryable = False
+    status: int | None = None  # the HTTP status, when Hydrus answered
 
 
 class HydrusUnreachable(HydrusError):
@@ -157,7 +158,7 @@ class ApiGateway:
             service = self._call("looking up the tag service",
                                  self._api.get_service, service_name=name)["service"]
         except HydrusError as exc:
-            if _status(exc) != 404:
+            if exc.status != 404:
                 raise
             services = self._call("listing services", self._api.get_services)
             names = [s["name"] for s in services.get("local_tags", [])]
@@ -221,7 +222,7 @@ class ApiGateway:
                                    str(path.resolve()))
                 return _import_result(reply)
             except HydrusError as exc:
-                cannot_read = _status(exc) == 400 and "Path" in str(exc)
+                cannot_read = exc.status == 400 and "Path" in str(exc)
                 if not (cannot_read and self.cfg.import_by == "auto"):
                     raise
                 log.info("hydrus cannot read %s from its side; uploading bytes from now on",
@@ -282,7 +283,7 @@ class ApiGateway:
                                         hint=_access_hint(exc)) from None
             except hapi.APIError as exc:
                 error = HydrusError(f"Hydrus failed {what}: {_reason(exc)}")
-                error.status = exc.response.status_code  # type: ignore[attr-defined]
+                error.status = exc.response.status_code
                 raise error from None
         raise AssertionError("unreachable")
 
@@ -307,10 +308,6 @@ def _import_result(reply: dict[str, Any]) -> ImportResult:
 
 def _is_loopback(url: str) -> bool:
     return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-
-
-def _status(exc: Exception) -> int | None:
-    return getattr(exc, "status", None)
 
 
 def _reason(exc: Exception) -> str:

@@ -77,7 +77,8 @@ def push_clips(gateway: HydrusGateway, store: Store,
             store.mark(record.sha256, FAILED, str(exc))  # this clip only; go on
             outcomes.append(PushOutcome(record.sha256, str(record.path), FAILED, str(exc)))
             continue
-        store.mark(record.sha256, PUSHED, pushed=result != UNCHANGED)
+        wrote = result != UNCHANGED
+        store.mark(record.sha256, PUSHED, attempted=wrote, pushed=wrote)
         if result != UNCHANGED:
             log.info("%s: %s", record.path.name, result)
         outcomes.append(PushOutcome(record.sha256, str(record.path), result))
