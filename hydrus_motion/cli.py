@@ -194,7 +194,8 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
     if not args.json:
         for c in clips:
             print(f"{c['path']}: {c['push']}")
-    _summary_line("ingest", summary)
+    _summary_line("ingest", f"{len(videos)} video(s), {failed_videos} failed; "
+                            f"{len(clips)} clip(s)", {"queued": summary["queued"], **counts})
     ok = not failed_videos and hydrus_error is None and not counts.get("failed")
     return {"videos": videos, "hydrus_error": hydrus_error and hydrus_error.message,
             "summary": summary}, 0 if ok else 1
@@ -214,23 +215,15 @@ def cmd_reconcile(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any]
             if o.result not in ("unchanged",):
                 print(f"{o.path}: {o.result}{': ' + o.detail if o.detail else ''}")
     summary = {"checked": len(outcomes), **summarise(outcomes)}
-    _summary_line("reconcile", summary)
+    _summary_line("reconcile", f"{len(outcomes)} clip(s)", summarise(outcomes))
     return {"clips": [vars(o) for o in outcomes], "summary": summary}, \
         1 if summary.get("failed") else 0
 
 
-def _summary_line(command: str, counts: dict[str, int]) -> None:
+def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
     """The one line an operator reads at the end of a run (stderr, so --json stays clean)."""
-    counts = dict(counts)
-    head = []
-    if "videos" in counts:
-        head.append(f"{counts.pop('videos')} video(s), {counts.pop('failed_videos')} failed")
-    clips = counts.pop("clips", None)
-    if clips is None:
-        clips = counts.pop("checked")
-    rest = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-    log.info("%s: %s", command, "; ".join([*head, f"{clips} clip(s)" + (f": {rest}" if rest
-                                                                         else "")]))
+    detail = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+    log.info("%s: %s%s", command, totals, f": {detail}" if detail else "")
 
 
 COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "ingest": cmd_ingest,

@@ -55,7 +55,6 @@ def _scenedetect() -> Check:
     return Check("scenedetect", True, f"PySceneDetect {scenedetect.__version__}")
 
 
-
 def _hydrus(cfg: Config) -> list[Check]:
     """Reachable, key known with the permissions we need, tag service present."""
     from hydrus_motion.config import access_key

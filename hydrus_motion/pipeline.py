@@ -105,7 +105,7 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
 
 def push(gateway: HydrusGateway, store: Store, records: list[ClipRecord]) -> list[PushOutcome]:
     """Push (or confirm) the given clips; they stay queued if Hydrus is unavailable."""
-    return push_clips(gateway, store, [store.clip(r.sha256) or r for r in records])
+    return push_clips(gateway, store, records)
 
 
 def reconcile(gateway: HydrusGateway, store: Store, cfg: Config) -> list[PushOutcome]:
