@@ -21,5 +21,13 @@ fi
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 extras=$(IFS=,; echo "$*")
+# Extras that pull torch: install the pinned build first, or pip resolves a bare `torch`
+# requirement to the newest release with several GB of CUDA packages (on a GPU machine
+# the same command gives the CUDA build, as it should).
+case ",$extras," in
+    *,dev,*|*,caption,*|*,train,*|*,transnetv2,*)
+        .venv/bin/python -c "import torch" 2>/dev/null \
+            || .venv/bin/python -m pip install -q --disable-pip-version-check "torch==${TORCH_VERSION:-2.13.0}" ;;
+esac
 spec="."; [ -z "$extras" ] || spec=".[$extras]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
