@@ -63,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
                                "hydrus.reconcile_hours and re-apply whatever file, tag or note "
                                "Hydrus lost (it commits every 30 s, so a crash loses writes).")
 
+    p = sub.add_parser("export", parents=[common], help="approved clips -> dataset folder",
+                       description="Build the training dataset from the clips approved in "
+                                   "Hydrus, with their tags and caption notes as they are "
+                                   "now. Only newly approved clips are downloaded; the new "
+                                   "build replaces the old one atomically.")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="dataset folder (default: paths.dataset_dir)")
+
     sub.add_parser("doctor", parents=[common], help="preflight checks; exit 1 if any fails")
     return parser
 
@@ -220,6 +228,28 @@ def cmd_reconcile(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any]
         1 if summary.get("failed") else 0
 
 
+def cmd_export(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.config import dataset_dir
+    from hydrus_motion.hydrus.gateway import connect_gateway
+    from hydrus_motion.pipeline import export
+
+    out = args.out or dataset_dir(cfg)
+    result = export(connect_gateway(cfg), cfg, out)
+    for skipped in result.skipped:
+        log.warning("export: %s left out: %s", skipped.videoid, skipped.reason)
+    counts = {"new": result.new, "kept": result.kept, "removed": result.removed,
+              "skipped": len(result.skipped)}
+    frames = sum(e.frames or 0 for e in result.entries)
+    if not args.json:
+        state = "built" if result.changed else "unchanged"
+        print(f"{out}: {state}, {len(result.entries)} clips, {frames} frames "
+              f"(dataset {result.dataset_id[:12]})")
+    _summary_line("export", f"{len(result.entries)} clip(s)", counts)
+    return {"out": str(out), "build": str(result.build), "dataset_id": result.dataset_id,
+            "changed": result.changed, "clips": len(result.entries), "frames": frames,
+            "skipped": [vars(s) for s in result.skipped], "summary": counts}, 0
+
+
 def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
     """The one line an operator reads at the end of a run (stderr, so --json stays clean)."""
     detail = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
@@ -227,4 +257,4 @@ def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
 
 
 COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "ingest": cmd_ingest,
-            "reconcile": cmd_reconcile, "doctor": cmd_doctor}
+            "reconcile": cmd_reconcile, "export": cmd_export, "doctor": cmd_doctor}

@@ -141,6 +141,9 @@ class PathsConfig:
     # Where ingest writes clips (one folder per source video); null: <state_dir>/clips.
     # Keep them: reconcile re-uploads from here if Hydrus lost a file.
     clips_dir: str | None = None
+    # The dataset folder `export` keeps current (a link to its newest build); null:
+    # <state_dir>/dataset. `export --out` overrides it.
+    dataset_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,32 @@ class HydrusConfig:
 
 
 @dataclass(frozen=True)
+class DatasetConfig:
+    # A clip's training caption. {caption}: its caption note as it is in Hydrus now;
+    # {tags}: its tags in tag_order. Separators next to an empty part are dropped, so a
+    # clip without a caption note gets its tags alone.
+    caption_template: str = "{caption}, {tags}"
+    # Which tags go into {tags}, group by group, in Danbooru/NovelAI order. Names are
+    # namespaces; `general` means unnamespaced tags. Namespaces not listed (motion:,
+    # source:, scene: bookkeeping) and the approved/rejected tags are left out. The
+    # namespace is dropped in the caption except for rating ("rating:general").
+    tag_order: tuple[str, ...] = ("rating", "character", "series", "creator", "general", "meta")
+    # spaces: "long hair" (kaomoji such as ^_^ keep theirs) | underscores: "long_hair".
+    underscores: Literal["spaces", "underscores"] = "spaces"
+    # true: a clip without a caption note fails the export (the previous dataset stays);
+    # false: it is captioned by its tags. A clip whose caption comes out empty is left out.
+    require_caption: bool = False
+    # Also write webdataset shards (shards/*.tar with <id>.mp4, .txt, .json).
+    shards: bool = False
+    shard_max_clips: int = field(default=1000, metadata=_range(1, None))
+    # report.md (counts, lengths, tag frequencies) and contact_sheet.jpg (first frames).
+    report: bool = True
+    contact_sheet_max: int = field(default=256, metadata=_range(0, 10000))
+    # Older builds kept beside the current one, so a trainer that opened one keeps it.
+    keep_builds: int = field(default=1, metadata=_range(0, 100))
+
+
+@dataclass(frozen=True)
 class Config:
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)
@@ -194,6 +223,7 @@ class Config:
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     hydrus: HydrusConfig = field(default_factory=HydrusConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
 
 
 def resolve_config_path(cli_value: str | None) -> Path | None:
@@ -243,6 +273,21 @@ def _check_relations(cfg: Config, problems: list[str]) -> None:
     if not url.startswith(("http://", "https://")):
         problems.append(f"hydrus.api_url: {url!r} is not allowed; allowed: an http:// or "
                         "https:// URL such as http://127.0.0.1:45869/")
+    _check_caption_template(cfg.dataset.caption_template, problems)
+
+
+def _check_caption_template(template: str, problems: list[str]) -> None:
+    import string
+
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        problems.append(f"dataset.caption_template: {template!r} is not allowed: {exc}")
+        return
+    unknown = fields - {"caption", "tags"}
+    if unknown:
+        problems.append(f"dataset.caption_template: {template!r} is not allowed; allowed: "
+                        "text with the fields {caption} and {tags}")
 
 
 def is_access_key(value: str) -> bool:
@@ -261,6 +306,11 @@ def state_dir(cfg: Config) -> Path:
 def clips_dir(cfg: Config) -> Path:
     return Path(cfg.paths.clips_dir).expanduser() if cfg.paths.clips_dir else \
         state_dir(cfg) / "clips"
+
+
+def dataset_dir(cfg: Config) -> Path:
+    return Path(cfg.paths.dataset_dir).expanduser() if cfg.paths.dataset_dir else \
+        state_dir(cfg) / "dataset"
 
 
 def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
@@ -302,6 +352,16 @@ def _check_value(value: Any, hint: Any, bounds: tuple | None) -> tuple[Any, str 
             return None, None
         (hint,) = [a for a in args if a is not type(None)]
         return _check_value(value, hint, bounds)
+    if origin is tuple and args[1:] == (Ellipsis,):  # a YAML list of one item type
+        if not isinstance(value, (list, tuple)):
+            return None, f"{_show(value)} is not allowed; allowed: a list"
+        items = []
+        for n, item in enumerate(value):
+            checked, problem = _check_value(item, args[0], bounds)
+            if problem:
+                return None, f"item {n}: {problem}"
+            items.append(checked)
+        return tuple(items), None
     if typing.get_origin(hint) is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:

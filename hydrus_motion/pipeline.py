@@ -7,10 +7,15 @@ Ingest flow (per video):
     ... ─▶ record clips locally (queued) ─▶ push to Hydrus   (`hydrus-motion ingest`)
     recent pushes ─▶ re-check in Hydrus ─▶ repair            (`hydrus-motion reconcile`)
 
+Nightly flow:
+
+    search approved ─▶ read tags + caption as they are now ─▶ captions ─▶ download new
+    clips (hash-checked) ─▶ build beside the current dataset ─▶ switch  (`hydrus-motion export`)
+
 The sidecar sits between detection and cutting on purpose: a person may edit it, and
 `slice` and `ingest` honour the edit. Clips are recorded before any request to Hydrus,
 so a Hydrus that is down or crashes loses nothing. Annotation joins before the push and
-the nightly export/train flow joins below as they are built.
+training joins the nightly flow as they are built.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from hydrus_motion.clips.cut import ClipCutter, FfmpegCutter
 from hydrus_motion.clips.plan import plan_clips
 from hydrus_motion.config import Config, clips_dir
+from hydrus_motion.dataset.build import ExportResult, export_dataset
 from hydrus_motion.errors import SidecarError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.hydrus.push import PushOutcome, push_clips
@@ -112,6 +118,11 @@ def reconcile(gateway: HydrusGateway, store: Store, cfg: Config) -> list[PushOut
     """Push what is queued and re-check recent pushes, re-applying what Hydrus lost."""
     since = time.time() - cfg.hydrus.reconcile_hours * 3600
     return push_clips(gateway, store, store.due(pushed_since=since))
+
+
+def export(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResult:
+    """Approved clips, with the tags and captions people gave them, into the dataset at `out`."""
+    return export_dataset(gateway, cfg, out)
 
 
 def _current(sidecar: Path, video: Path) -> bool:

@@ -22,6 +22,7 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -111,6 +112,8 @@ class FakeHydrus:
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.RLock()
         self._failures: list[int] = []
+        # Called with (method, path) as each request arrives: lets a test act mid-run.
+        self.on_request: Callable[[str, str], None] | None = None
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
 
@@ -163,6 +166,13 @@ class FakeHydrus:
         with self.lock:
             self.db.notes.setdefault(file_hash, {})[name] = text
 
+    def damage_file(self, file_hash: str) -> None:
+        """Bit rot in Hydrus' file store: the bytes no longer match the hash."""
+        with self.lock:
+            blob = bytearray(self.blobs[file_hash])
+            blob[len(blob) // 2] ^= 0xFF
+            self.blobs[file_hash] = bytes(blob)
+
     def current_tags(self, file_hash: str, service: str = MY_TAGS) -> set[str]:
         return set(self.db.tags.get((service, file_hash), {}).get("0", set()))
 
@@ -173,6 +183,8 @@ class FakeHydrus:
         """(status, body, content type); None content type means an empty 200."""
         with self.lock:
             self.requests.append((method, path))
+            if self.on_request is not None:
+                self.on_request(method, path)
             if time.monotonic() - self.last_commit >= self.commit_period:
                 self.commit()
             if path not in ENDPOINTS:

@@ -161,6 +161,19 @@ def test_notes_are_set_and_read_back(gateway, unique_mp4):
     assert notes == {"caption": "a cat jumps high", "hydrus-motion": '{"a": 1}'}
 
 
+def test_download_streams_the_exact_bytes_and_unknown_hashes_are_404(
+        gateway, unique_mp4, tmp_path):
+    path = unique_mp4()
+    file_hash = gateway.import_file(path).hash
+    dest = tmp_path / "copy.mp4"
+    assert gateway.download(file_hash, dest) == path.stat().st_size
+    assert dest.read_bytes() == path.read_bytes()
+    with pytest.raises(HydrusError) as err:
+        gateway.download(uuid.uuid4().hex * 2, tmp_path / "missing.mp4")
+    assert err.value.status == 404
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.mp4"]  # no partial file
+
+
 def test_search_namespaced_negated_and_after_tag_removal(gateway, unique_mp4):
     run = uuid.uuid4().hex[:12]
     a = gateway.import_file(unique_mp4()).hash

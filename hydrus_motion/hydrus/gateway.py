@@ -11,8 +11,10 @@ The access key is only ever put in the request header; no message we build conta
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +59,10 @@ class HydrusServiceError(HydrusError):
     """The configured tag service does not exist or is not a local tag service."""
 
 
+class HydrusDamagedFile(HydrusError):
+    """Hydrus sent bytes whose sha256 is not the file's hash: its copy is damaged."""
+
+
 @dataclass(frozen=True)
 class ImportResult:
     status: int  # 1 imported, 2 already there, 3 deleted before, 4 failed, 7 vetoed
@@ -85,6 +91,7 @@ class HydrusGateway(Protocol):
     def add_tags(self, file_hash: str, tags: Sequence[str]) -> None: ...
     def set_notes(self, file_hash: str, notes: dict[str, str]) -> None: ...
     def search(self, tags: Sequence[str]) -> list[str]: ...
+    def download(self, file_hash: str, dest: Path) -> int: ...
     def commit(self) -> bool: ...
 
 
@@ -208,6 +215,42 @@ class ApiGateway:
         reply = self._call("searching files", self._api.search_files, list(tags),
                            return_hashes=True)
         return list(reply.get("hashes", []))
+
+    def download(self, file_hash: str, dest: Path) -> int:
+        """Stream a file into `dest`, checked against its hash; returns its size in bytes.
+
+        `dest` appears whole and verified, or not at all. A dropped connection restarts
+        the download (with the usual retries).
+        """
+        part = dest.with_name(f".{dest.name}.part")
+
+        def fetch() -> tuple[str, int]:
+            import requests
+
+            digest, size = hashlib.sha256(), 0
+            try:
+                with self._upload_api.get_file(hash_=file_hash) as response, \
+                        part.open("wb") as fh:
+                    for chunk in response.iter_content(1 << 20):
+                        digest.update(chunk)
+                        fh.write(chunk)
+                        size += len(chunk)
+            except requests.RequestException as exc:  # dropped mid-stream: start over
+                raise self._hapi.ConnectionError(None) from exc
+            return digest.hexdigest(), size
+
+        try:
+            got, size = self._call(f"downloading {file_hash}", fetch)
+            if got != file_hash:
+                raise HydrusDamagedFile(
+                    f"Hydrus sent {size} bytes for file {file_hash} whose sha256 is {got}: "
+                    "its copy of the file is damaged",
+                    hint="in Hydrus run database > file maintenance > 'check file integrity', "
+                         "or remove the file's approval")
+            os.replace(part, dest)
+        finally:
+            part.unlink(missing_ok=True)
+        return size
 
     # -- writes ------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Approved clips from Hydrus -> the dataset folder the trainer reads (DESIGN.md contract)."""
