@@ -14,6 +14,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ALL_KEY, start_fake_hydrus
 
@@ -256,6 +257,12 @@ def test_report_and_contact_sheet(tmp_path, hydrus, four_clips, capsys):
                            "-of", "csv=p=0", str(out / "contact_sheet.jpg")],
                           capture_output=True, text=True, check=True).stdout.strip()
     assert size == "768,108"  # one 192x108 cell per clip, up to 8 in a row
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out / "contact_sheet.jpg"),
+                          "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"],
+                         capture_output=True, check=True).stdout
+    sheet = np.frombuffer(raw, np.uint8).reshape(108, 768)
+    for n in range(4):  # every cell holds a picture (testsrc2), not a flat placeholder
+        assert sheet[:, n * 192:(n + 1) * 192].std() > 20
 
 
 def test_builds_are_switched_atomically_and_old_ones_pruned(
