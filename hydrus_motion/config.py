@@ -154,12 +154,16 @@ class HydrusTagsConfig:
     rejected: str = "rejected"
     source_namespace: str = "source"
     scene_namespace: str = "scene"
+    # Validation samples of a nightly training run: `motion:sample` and `motion run:<id>`.
+    sample: str = "motion:sample"
+    run_namespace: str = "motion run"
 
 
 @dataclass(frozen=True)
 class HydrusNotesConfig:
     caption: str = "caption"
     provenance: str = "hydrus-motion"
+    run: str = "motion run"  # on samples: what the run was trained on and how it went
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ SERVICES = [
     ("trash", TRASH, 14, "trash", "trash"),
 ]
 PERMISSION_TEXT = {0: "import urls", 1: "import and delete files", 2: "edit file tags",
-                   3: "search for and fetch files", 6: "manage database", 7: "edit file notes"}
+                   3: "search for and fetch files", 6: "manage database", 7: "edit file notes",
+                   10: "manage popups"}
 ENDPOINTS = {
     "/api_version": "GET", "/verify_access_key": "GET", "/get_services": "GET",
     "/get_service": "GET", "/add_files/add_file": "POST", "/add_files/delete_files": "POST",
@@ -54,11 +55,13 @@ ENDPOINTS = {
     "/add_tags/clean_tags": "GET", "/add_notes/set_notes": "POST",
     "/get_files/search_files": "GET", "/get_files/file_metadata": "GET",
     "/get_files/file": "GET", "/manage_database/force_commit": "POST",
+    "/manage_popups/add_popup": "POST",
 }
 NEEDS = {"/add_files/add_file": 1, "/add_files/delete_files": 1,
          "/add_files/clear_file_deletion_record": 1, "/add_tags/add_tags": 2,
          "/get_files/search_files": 3, "/get_files/file_metadata": 3, "/get_files/file": 3,
-         "/add_notes/set_notes": 7, "/manage_database/force_commit": 6}
+         "/add_notes/set_notes": 7, "/manage_database/force_commit": 6,
+         "/manage_popups/add_popup": 10}
 ALL_PERMISSIONS = tuple(range(14))
 
 
@@ -110,6 +113,7 @@ class FakeHydrus:
         self.last_commit = time.monotonic()
         self.blobs: dict[str, bytes] = {}
         self.requests: list[tuple[str, str]] = []
+        self.popups: list[dict[str, Any]] = []  # what a person would see pop up
         self.lock = threading.RLock()
         self._failures: list[int] = []
         # Called with (method, path) as each request arrives: lets a test act mid-run.
@@ -414,6 +418,23 @@ class FakeHydrus:
             raise ApiError(404, "The client does not have this file!", "FileMissingException")
         return self.blobs[file_hash], self.db.files[file_hash]["mime"]
 
+    def ep_manage_popups_add_popup(self, args: dict) -> dict:
+        hashes = args.get("hashes") or []
+        for h in hashes:
+            if not isinstance(h, str) or len(h) != 64:
+                raise ApiError(400, "Sorry, one of the given hashes was the wrong length! "
+                                    f"sha256 hashes should be 32 bytes long, but {h} is not")
+        if hashes and not args.get("files_label"):
+            raise ApiError(400, "\"files_label\" is required to add files to a popup!")
+        popup = {k: v for k, v in args.items() if not k.startswith("__")}
+        self.popups.append(popup)
+        job = {"key": hashlib.sha256(json.dumps(popup).encode()).hexdigest(), "is_done": True,
+               "status_title": args.get("status_title"),
+               "status_text_1": args.get("status_text_1")}
+        if hashes:
+            job["files"] = {"hashes": hashes, "label": args["files_label"]}
+        return {"job_status": job}
+
     def ep_manage_database_force_commit(self, args: dict) -> None:
         self.commit()
 
@@ -521,7 +542,11 @@ def _import(status: int, file_hash: str, note: str, traceback: bool = False) -> 
 
 def _probe(data: bytes) -> dict[str, Any] | str:
     """Video metadata the way Hydrus gets it (ffmpeg), or the import failure note."""
-    if data[4:8] != b"ftyp":
+    if data[:4] == b"GIF8":
+        mime, enum = "image/gif", 3  # HydrusConstants.ANIMATION_GIF
+    elif data[4:8] == b"ftyp":
+        mime, enum = "video/mp4", 14
+    else:
         return "Unknown filetype!"
     proc = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
@@ -530,7 +555,7 @@ def _probe(data: bytes) -> dict[str, Any] | str:
     try:
         probe = json.loads(proc.stdout)
         stream = probe["streams"][0]
-        return {"mime": "video/mp4", "filetype_enum": 14, "width": stream["width"],
+        return {"mime": mime, "filetype_enum": enum, "width": stream["width"],
                 "height": stream["height"],
                 "duration": round(float(probe["format"]["duration"]) * 1000),
                 "num_frames": int(stream["nb_read_packets"]), "has_audio": False}

@@ -174,6 +174,11 @@ def test_download_streams_the_exact_bytes_and_unknown_hashes_are_404(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.mp4"]  # no partial file
 
 
+def test_popup_with_attached_files(gateway, unique_mp4):
+    file_hash = gateway.import_file(unique_mp4()).hash
+    assert gateway.popup("hydrus-motion", "contract test: a popup with one file", [file_hash])
+
+
 def test_search_namespaced_negated_and_after_tag_removal(gateway, unique_mp4):
     run = uuid.uuid4().hex[:12]
     a = gateway.import_file(unique_mp4()).hash

@@ -30,9 +30,11 @@ T = TypeVar("T")
 
 # Client API permission numbers (hydrus_api.Permission) and what Hydrus calls them.
 IMPORT_FILES, ADD_TAGS, SEARCH_FILES, MANAGE_DATABASE, ADD_NOTES = 1, 2, 3, 6, 7
+MANAGE_POPUPS = 10
 PERMISSION_NAMES = {IMPORT_FILES: "import and delete files", ADD_TAGS: "edit file tags",
                     SEARCH_FILES: "search for and fetch files",
-                    MANAGE_DATABASE: "manage database", ADD_NOTES: "edit file notes"}
+                    MANAGE_DATABASE: "manage database", ADD_NOTES: "edit file notes",
+                    MANAGE_POPUPS: "manage popups"}
 REQUIRED_PERMISSIONS = (IMPORT_FILES, ADD_TAGS, SEARCH_FILES, ADD_NOTES)
 LOCAL_TAG_SERVICE = 5
 MAX_BACKOFF_S = 60.0
@@ -93,6 +95,7 @@ class HydrusGateway(Protocol):
     def search(self, tags: Sequence[str]) -> list[str]: ...
     def download(self, file_hash: str, dest: Path) -> int: ...
     def commit(self) -> bool: ...
+    def popup(self, title: str, text: str, hashes: Sequence[str] = ()) -> bool: ...
 
 
 def connect_gateway(cfg: Config, **kwargs: Any) -> ApiGateway:
@@ -294,6 +297,15 @@ class ApiGateway:
         if not self.commit_permitted:
             return False
         self._call("committing the Hydrus database", self._api.force_commit)
+        return True
+
+    def popup(self, title: str, text: str, hashes: Sequence[str] = ()) -> bool:
+        """A finished-job popup in the Hydrus client, files attached; False if not permitted."""
+        if MANAGE_POPUPS not in self.permissions:
+            return False
+        files = {"files_label": "hydrus-motion", "hashes": list(hashes)} if hashes else {}
+        self._call("showing a popup", self._api.add_popup, status_title=title,
+                   status_text_1=text, **files)
         return True
 
     # -- the one place requests are made -----------------------------------------------

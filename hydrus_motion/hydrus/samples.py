@@ -1,0 +1,83 @@
+"""A training run's validation samples back into Hydrus, where a person judges them.
+
+Each sample is imported with `motion:sample` and `motion run:<id>` and a `motion run`
+note a person can read (dataset, steps, loss, models), plus our JSON provenance note. A
+popup says what finished when the key may show one. A sample a person deleted before
+(the same bytes) is not imported again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydrus_motion import __version__
+from hydrus_motion.config import Config
+from hydrus_motion.hydrus.gateway import HydrusGateway
+from hydrus_motion.hydrus.scheme import clean_tag
+
+log = logging.getLogger(__name__)
+IMPORTED, ALREADY, DELETED = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class PublishedSample:
+    path: Path
+    hash: str
+    result: str  # imported | already in hydrus | deleted | failed
+    detail: str = ""
+
+
+def sample_tags(cfg: Config, run_id: str) -> list[str]:
+    t = cfg.hydrus.tags
+    return [clean_tag(t.sample), clean_tag(f"{t.run_namespace}:{run_id}")]
+
+
+def run_summary(run: Mapping[str, Any], run_id: str) -> str:
+    """The run.json a person wants to read, as lines of text."""
+    loss = run.get("final_loss")
+    loss_text = f"{loss:.4f}" if isinstance(loss, (int, float)) else "?"
+    lines = [f"run: {run_id}",
+             f"dataset: {run.get('dataset_id', '?')} ({run.get('clips', '?')} clips)",
+             f"steps: {run.get('steps', '?')}, final loss: {loss_text}",
+             f"base model: {run.get('base_model', '?')}",
+             f"started from: {run.get('init_module', '?')}",
+             f"finished: {run.get('finished_at', '?')}"]
+    return "\n".join(lines)
+
+
+def publish_samples(gateway: HydrusGateway, cfg: Config, run: Mapping[str, Any], run_id: str,
+                    files: Sequence[Path]) -> list[PublishedSample]:
+    tags = sample_tags(cfg, run_id)
+    notes = {cfg.hydrus.notes.run: run_summary(run, run_id),
+             cfg.hydrus.notes.provenance: json.dumps(
+                 {"tool": "hydrus-motion", "version": __version__, "run_id": run_id,
+                  "run": dict(run)}, sort_keys=True, ensure_ascii=False)}
+    published = []
+    for path in files:
+        reply = gateway.import_file(path)
+        if reply.status == DELETED:
+            published.append(PublishedSample(path, reply.hash, "deleted", reply.note))
+            continue
+        if reply.status not in (IMPORTED, ALREADY):
+            log.error("hydrus: sample %s not imported: %s", path.name, reply.note)
+            published.append(PublishedSample(path, reply.hash, "failed", reply.note))
+            continue
+        gateway.add_tags(reply.hash, tags)
+        gateway.set_notes(reply.hash, notes)
+        result = "imported" if reply.status == IMPORTED else "already in hydrus"
+        published.append(PublishedSample(path, reply.hash, result))
+    gateway.commit()
+    return published
+
+
+def announce(gateway: HydrusGateway, text: str, hashes: Sequence[str] = ()) -> bool:
+    """A popup in the Hydrus client; False when the key may not show popups."""
+    shown = gateway.popup("hydrus-motion", text, hashes)
+    if not shown:
+        log.info("hydrus: the access key may not show popups (permission 'manage popups')")
+    return shown
