@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         run = train(cfg, resume=args.resume)
+    except RunConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (DatasetError, ModelLoadError, ExportError, FileNotFoundError,
             FloatingPointError) as exc:
         print(f"error: {exc}", file=sys.stderr)

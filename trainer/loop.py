@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trainer import checkpoints as ckpt
 from trainer.cache import CachedDataset, build_latent_cache, build_text_cache, encode_text
-from trainer.config import RunConfig, as_dict
+from trainer.config import RunConfig, RunConfigError, as_dict
 from trainer.data import BucketBatches, ClipDataset, dataset_id, load_clips
 from trainer.models import (
     adapter_variant,
@@ -48,6 +48,9 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     set_seed(t.seed)
     started = time.time()
     resume_dir = ckpt.find(out, resume) if resume else None
+    if not resume and ckpt.existing(out):  # a fresh run would mix its states with these
+        raise RunConfigError(f"{out}: holds checkpoints of an earlier run; continue it with "
+                             "--resume latest, or use a new output folder")
     start_step = ckpt.step_of(resume_dir) if resume_dir else 0
 
     base = load_base(cfg.pretrained_model)
