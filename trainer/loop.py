@@ -125,7 +125,6 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     scheduler = DDPMScheduler(num_train_timesteps=n.num_train_timesteps, beta_start=n.beta_start,
                               beta_end=n.beta_end, beta_schedule=n.beta_schedule,
                               prediction_type=n.prediction_type, clip_sample=False)
-    scaling = vae.config.scaling_factor
     if accelerator.is_main_process:
         accelerator.init_trackers("trainer", config=_flat_hparams(cfg))
 
@@ -136,19 +135,8 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     while step < t.max_steps:
         for batch in loader:
             with accelerator.accumulate(unet):
-                latents = _latents(batch, vae, scaling, weight_dtype, device)
-                embeds = batch["embeds"] if "embeds" in batch else \
-                    encode_text(batch["caption"], tokenizer, text_encoder.to(device), device)
-                noise = torch.randn_like(latents)
-                timesteps = torch.randint(0, n.num_train_timesteps, (latents.shape[0],),
-                                          device=device).long()
-                noisy = scheduler.add_noise(latents, noise, timesteps)
-                target = noise if n.prediction_type == "epsilon" else \
-                    scheduler.get_velocity(latents, noise, timesteps)
-                frames = latents.shape[2]
-                pred = unet(noisy, timesteps, encoder_hidden_states=embeds.to(
-                    weight_dtype).repeat_interleave(frames, dim=0)).sample
-                loss = torch.nn.functional.mse_loss(pred.float(), target.float())
+                loss = compute_loss(unet, batch, (vae, text_encoder, tokenizer), scheduler,
+                                    weight_dtype, device)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(params, t.max_grad_norm)
@@ -189,11 +177,33 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     return result
 
 
+def compute_loss(unet, batch: dict, frozen: tuple, scheduler, weight_dtype, device):
+    """The diffusion loss of one batch: noise the clip latents at one timestep per clip
+    (shared by its frames) and regress the noise (or v) with the motion UNet."""
+    import torch
+
+    vae, text_encoder, tokenizer = frozen
+    latents = _latents(batch, vae, vae.config.scaling_factor, weight_dtype, device)
+    embeds = batch["embeds"].to(device) if "embeds" in batch else \
+        encode_text(batch["caption"], tokenizer, text_encoder.to(device), device)
+    noise = torch.randn_like(latents)
+    steps = scheduler.config.num_train_timesteps
+    timesteps = torch.randint(0, steps, (latents.shape[0],), device=device).long()
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    target = noise if scheduler.config.prediction_type == "epsilon" else \
+        scheduler.get_velocity(latents, noise, timesteps)
+    frames = latents.shape[2]
+    pred = unet(noisy, timesteps, encoder_hidden_states=embeds.to(weight_dtype)
+                .repeat_interleave(frames, dim=0)).sample
+    return torch.nn.functional.mse_loss(pred.float(), target.float())
+
+
 def _latents(batch, vae, scaling, weight_dtype, device):
     import torch
 
     if "latent_mean" in batch:  # cached moments: a fresh sample each step
-        mean, std = batch["latent_mean"].float(), batch["latent_std"].float()
+        mean = batch["latent_mean"].to(device, torch.float32)
+        std = batch["latent_std"].to(device, torch.float32)
         return (mean + std * torch.randn_like(mean)) * scaling
     pixels = batch["pixels"]  # (B, F, 3, H, W)
     b, f = pixels.shape[:2]
