@@ -52,7 +52,7 @@ def _cfg(world, out, **sections):
 
 def test_a_run_trains_only_motion_weights_and_publishes_loadable_files(world, tmp_path):
     out = tmp_path / "run"
-    run = train(_cfg(world, out, validation={"prompts": ["a red ball"],
+    run = train(_cfg(world, out, validation={"prompts": ["a red ball"], "every_steps": 1,
                                              "num_inference_steps": 2}))
     assert run["steps"] == 2 and math.isfinite(run["final_loss"])
     assert run["variant"] == "v3" and run["init_module"].startswith("fresh")
@@ -83,6 +83,7 @@ def test_a_run_trains_only_motion_weights_and_publishes_loadable_files(world, tm
     sample = run["outputs"]["samples"][0]
     assert Image.open(sample["gif"]).n_frames == 4
     assert (out / "samples" / "sample-00.mp4").stat().st_size > 0
+    assert (out / "samples" / "step-000001" / "sample-00.gif").is_file()  # mid-run samples
     assert list((out / "logs").rglob("events.out.tfevents*"))  # TensorBoard
 
 

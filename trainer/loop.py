@@ -160,6 +160,14 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
             ckpt.record_loss(out, step, step_loss, accelerator.is_main_process)
             if step % cfg.checkpoints.every_steps == 0 or step == t.max_steps:
                 ckpt.save(accelerator, out, step, cfg.checkpoints.limit)
+            v = cfg.validation
+            if v.prompts and v.every_steps and step % v.every_steps == 0 and \
+                    step < t.max_steps and accelerator.is_main_process:
+                from trainer.samples import render_samples
+
+                render_samples(v.prompts, (vae, text_encoder, tokenizer,
+                                           accelerator.unwrap_model(unet)), cfg,
+                               out / "samples" / f"step-{step:06d}", device)
             if step >= t.max_steps:
                 break
     bar.close()

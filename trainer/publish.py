@@ -37,7 +37,8 @@ def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, va
             ema.copy_to(params)
         try:
             samples = render_samples(cfg.validation.prompts, (vae, text_encoder, tokenizer,
-                                                              unet), cfg, out, unet.device)
+                                                              unet), cfg, out / "samples",
+                                     unet.device)
         except Exception as exc:  # samples are a review aid; the weights are already out
             sample_error = f"{type(exc).__name__}: {exc}"
             log.error("validation samples failed: %s", sample_error)

@@ -13,12 +13,14 @@ import subprocess
 from pathlib import Path
 
 
-def render_samples(prompts: list[str], parts: tuple, cfg, out_dir: Path, device) -> list[dict]:
-    """[{prompt, mp4, gif}] written under out_dir/samples/."""
+def render_samples(prompts: list[str], parts: tuple, cfg, folder: Path, device) -> list[dict]:
+    """[{prompt, mp4, gif}] written into `folder`; the VAE and text encoder go back to
+    where they were (the CPU, while caches stand in for them)."""
     import torch
     from diffusers import AnimateDiffPipeline, DDIMScheduler
 
     vae, text_encoder, tokenizer, unet = parts
+    homes = (vae.device, text_encoder.device)
     n, v = cfg.noise, cfg.validation
     scheduler = DDIMScheduler(num_train_timesteps=n.num_train_timesteps, beta_start=n.beta_start,
                               beta_end=n.beta_end, beta_schedule=n.beta_schedule,
@@ -32,7 +34,7 @@ def render_samples(prompts: list[str], parts: tuple, cfg, out_dir: Path, device)
     half = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.train.mixed_precision)
     # frozen weights are half and the motion modules fp32: autocast reconciles them
     autocast = torch.autocast(device.type, dtype=half) if half else contextlib.nullcontext()
-    folder = Path(out_dir) / "samples"
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     was_training = unet.training
@@ -51,6 +53,8 @@ def render_samples(prompts: list[str], parts: tuple, cfg, out_dir: Path, device)
                 ".mp4"), v.fps)), "gif": str(write_gif(frames, stem.with_suffix(".gif"), v.fps))})
     finally:
         unet.train(was_training)
+        vae.to(homes[0])
+        text_encoder.to(homes[1])
     return written
 
 
