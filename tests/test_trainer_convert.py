@@ -171,3 +171,21 @@ def test_load_adapter_names_the_file_when_it_is_not_a_motion_module(tmp_path):
     garbage.write_bytes(b"not a pickle")
     with pytest.raises(ModelLoadError, match="broken.ckpt"):
         load_adapter(str(garbage), unet)
+
+
+def test_selfcheck_command_reports_what_each_loader_sees(tmp_path, capsys):
+    import json
+
+    from safetensors.torch import save_file
+
+    from trainer.selfcheck import main
+
+    good = tmp_path / "good.safetensors"
+    save_file(_tiny_original(mid=True), str(good))
+    assert main([str(good)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["detected"] == {"diffusers": "v2", "ade": "v2", "a1111": "v2"}
+    bad = tmp_path / "prefixed.ckpt"
+    torch.save({f"module.{k}": v for k, v in _tiny_original().items()}, bad)
+    assert main([str(bad), "--variant", "v3"]) == 1
+    assert json.loads(capsys.readouterr().out)["problems"]

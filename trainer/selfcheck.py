@@ -116,3 +116,33 @@ def check_exported(state: dict, variant: str) -> list[str]:
     else:
         problems.append("fewer than 4 down blocks with motion modules (SD 1.5 needs 4)")
     return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m trainer.selfcheck FILE`: what each UI would load FILE as; exit 1 on problems."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m trainer.selfcheck")
+    parser.add_argument("file", help="motion module .safetensors or .ckpt")
+    parser.add_argument("--variant", choices=("v1", "v2", "v3"),
+                        help="the version it must load as (default: what diffusers detects)")
+    args = parser.parse_args(argv)
+    from pathlib import Path
+
+    from trainer.convert import strip_container
+    from trainer.models import read_state_file
+
+    raw = read_state_file(Path(args.file))
+    state = raw.get("state_dict", raw) if isinstance(raw, dict) else {}
+    versions = detect_versions(state)
+    variant = args.variant or versions["diffusers"] or "v3"
+    problems = check_exported(state, variant)
+    print(json.dumps({"file": args.file, "detected": versions, "variant": variant,
+                      "motion_tensors": len(strip_container(raw)), "problems": problems},
+                     indent=2))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
