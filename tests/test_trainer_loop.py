@@ -154,3 +154,15 @@ def test_motion_module_checkpointing_gives_the_same_gradients(world):
         assert all(".motion_modules." in n for n in grads[-1])
     assert grads[0].keys() == grads[1].keys()
     assert all(torch.allclose(grads[0][n], grads[1][n], atol=1e-6) for n in grads[0])
+
+
+def test_no_decodable_clip_is_a_clear_error(world, tmp_path):
+    from trainer.data import DatasetError
+
+    broken = tmp_path / "ds"
+    shutil.copytree(world["ds"], broken)
+    for video in (broken / "videos").iterdir():
+        video.write_bytes(b"not a video")
+    cfg = _cfg(world, tmp_path / "run", dataset=str(broken))
+    with pytest.raises(DatasetError, match="(?s)no clip could be decoded.*ffmpeg failed"):
+        train(cfg)

@@ -15,7 +15,7 @@ from pathlib import Path
 from trainer import checkpoints as ckpt
 from trainer.cache import CachedDataset, build_latent_cache, build_text_cache, encode_text
 from trainer.config import RunConfig, RunConfigError, as_dict
-from trainer.data import BucketBatches, ClipDataset, dataset_id, load_clips
+from trainer.data import BucketBatches, ClipDataset, DatasetError, dataset_id, load_clips
 from trainer.models import (
     adapter_variant,
     checkpoint_motion_modules,
@@ -100,7 +100,8 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     else:
         dataset = pixels
     if len(dataset) == 0:
-        raise RuntimeError(f"{cfg.dataset}: no clip could be decoded ({len(skipped)} skipped)")
+        raise DatasetError(f"{cfg.dataset}: no clip could be decoded ({len(skipped)} skipped)"
+                           + "".join(f"\n  - {p}" for p in skipped[:20]))
     loader = _loader(dataset, pixels, t.batch_size, d, t.seed + start_step)
 
     params = [p for p in unet.parameters() if p.requires_grad]
