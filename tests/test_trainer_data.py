@@ -132,3 +132,19 @@ def test_run_config_lists_every_problem():
     for fragment in ("data.bogus: unknown key", "data.size: 100", "train.mixed_precision",
                      "output_dir: required", "pretrained_model: required"):
         assert fragment in text
+
+
+def test_a_killed_save_or_log_line_is_ignored_on_resume(tmp_path):
+    from trainer import checkpoints as ckpt
+
+    for name in ("checkpoint-3", "checkpoint-12", ".tmp-checkpoint-15", "checkpoint-x"):
+        (tmp_path / "checkpoints" / name).mkdir(parents=True)
+    assert ckpt.find(tmp_path, "latest").name == "checkpoint-12"  # not the half-saved 15
+    assert ckpt.find(tmp_path / "nothing", "latest") is None  # fresh start
+    with pytest.raises(FileNotFoundError, match="checkpoint-<step>"):
+        ckpt.find(tmp_path, str(tmp_path / "elsewhere"))
+    (tmp_path / "loss.jsonl").write_text(
+        '{"step": 1, "loss": 4.0}\n{"step": 2, "loss": 9.0}\n{"step": 2, "loss": 2.0}\n'
+        '{"step": 3, "loss": 1.0}\n{"step": 4, "lo')  # step 2 retried after a resume; cut line
+    assert ckpt.final_loss(tmp_path, 3, window=2) == 1.5
+    assert ckpt.final_loss(tmp_path, 1) == 4.0
