@@ -40,6 +40,10 @@ def world(tmp_path_factory):
 
 
 def _cfg(world, out, **sections):
+    return run_config_from_dict(_cfg_dict(world, out, **sections))
+
+
+def _cfg_dict(world, out, **sections):
     data = {"dataset": str(world["ds"]), "output_dir": str(out),
             "pretrained_model": str(world["base"]), "export_dtype": "fp32",
             "data": {"size": 64, "frames": 4, "stride": 2},
@@ -47,7 +51,7 @@ def _cfg(world, out, **sections):
             "checkpoints": {"every_steps": 1, "limit": 2}}
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
-    return run_config_from_dict(data)
+    return data
 
 
 def test_a_run_trains_only_motion_weights_and_publishes_loadable_files(world, tmp_path):
@@ -87,22 +91,46 @@ def test_a_run_trains_only_motion_weights_and_publishes_loadable_files(world, tm
     assert list((out / "logs").rglob("events.out.tfevents*"))  # TensorBoard
 
 
-def test_resume_latest_continues_the_step_count_and_optimizer(world, tmp_path):
+def test_resume_latest_continues_after_a_kill(world, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
     out = tmp_path / "run"
     cheap = {"gradient_checkpointing": False}  # resuming is the point here, not memory
-    train(_cfg(world, out, train=cheap))
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == \
-        ["checkpoint-1", "checkpoint-2"]
-    run = train(_cfg(world, out, train={**cheap, "max_steps": 4}), resume="latest")
-    assert run["steps"] == 4 and run["resumed_from"].endswith("checkpoint-2")
-    steps = [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4]
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == \
-        ["checkpoint-3", "checkpoint-4"]  # rotation limit 2
-    optim = torch.load(out / "checkpoints" / "checkpoint-4" / "optimizer.bin",
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text(yaml.safe_dump(_cfg_dict(
+        world, out, train={**cheap, "max_steps": 1000}, checkpoints={"every_steps": 2})))
+    child = subprocess.Popen([sys.executable, "-m", "trainer", "--config", str(run_yaml)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "checkpoints" / "checkpoint-2").is_dir():
+            assert child.poll() is None and time.monotonic() < deadline, "no checkpoint-2"
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert not (out / "run.json").exists() and not (out / "motion_module.safetensors").exists()
+    kept = sorted(p.name for p in (out / "checkpoints").iterdir() if not p.name.startswith("."))
+    last = max(int(name.split("-")[1]) for name in kept)
+    target = last + 2
+    run = train(_cfg(world, out, train={**cheap, "max_steps": target},
+                     checkpoints={"every_steps": 1}), resume="latest")
+    assert run["steps"] == target and run["resumed_from"].endswith(f"checkpoint-{last}")
+    steps = {json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()
+             if line.endswith("}")}
+    assert steps >= set(range(1, target + 1))
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()
+                  if not p.name.startswith(".")) == \
+        [f"checkpoint-{target - 1}", f"checkpoint-{target}"]  # rotation limit 2
+    optim = torch.load(out / "checkpoints" / f"checkpoint-{target}" / "optimizer.bin",
                        weights_only=False)
     adam_steps = {int(s["step"]) for s in optim["state"].values()}
-    assert adam_steps == {4}  # Adam moments came back with the state, not restarted
+    assert adam_steps == {target}  # Adam moments came back with the state, not restarted
 
 
 def test_pixels_path_with_ema_buckets_tag_shuffle_from_an_original_v2_file(world, tmp_path):
