@@ -148,3 +148,19 @@ def test_a_killed_save_or_log_line_is_ignored_on_resume(tmp_path):
         '{"step": 3, "loss": 1.0}\n{"step": 4, "lo')  # step 2 retried after a resume; cut line
     assert ckpt.final_loss(tmp_path, 3, window=2) == 1.5
     assert ckpt.final_loss(tmp_path, 1) == 4.0
+
+
+def test_run_example_shows_every_key_with_its_default():
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    from trainer.config import RunConfig, as_dict
+
+    example = yaml.safe_load((Path(__file__).resolve().parents[1] / "trainer" /
+                              "run.example.yaml").read_text())
+    cfg = run_config_from_dict(example)
+    paths = {"dataset": cfg.dataset, "output_dir": cfg.output_dir,
+             "pretrained_model": cfg.pretrained_model}
+    assert as_dict(cfg) == as_dict(dataclasses.replace(RunConfig(), **paths))
