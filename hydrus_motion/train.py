@@ -123,6 +123,9 @@ def _write_run_yaml(out_dir: Path, run: dict[str, Any]) -> Path:
 
     target = out_dir / "run.yaml"
     fd, tmp = tempfile.mkstemp(prefix=".run.yaml.", dir=out_dir)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # as a plain open() would have made it
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         yaml.safe_dump(run, fh, sort_keys=False)
     os.replace(tmp, target)

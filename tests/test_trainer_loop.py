@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 
 import pytest
@@ -74,6 +75,10 @@ def test_a_run_trains_only_motion_weights_and_publishes_loadable_files(world, tm
 
     published = load_file(str(out / "motion_module.safetensors"))
     assert check_exported(published, "v3") == []
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (out / "motion_module.safetensors", out / "run.json", out / "motion_adapter"):
+        assert path.stat().st_mode & 0o666 == 0o666 & ~umask  # not mkstemp's private 0600
     motion_after = {k: v for k, v in after.items() if ".motion_modules." in k}
     for key, value in original_to_diffusers(published).items():
         assert torch.equal(value, motion_after[key]), key

@@ -54,7 +54,7 @@ def publish_motion_module(diffusers_state: dict, variant: str, out_dir: Path,
     target = Path(out_dir) / "motion_module.safetensors"
     with _temp_beside(target) as tmp:
         save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
-        os.replace(tmp, target)
+        _publish(tmp, target)
     return target
 
 
@@ -69,6 +69,7 @@ def publish_adapter(diffusers_state: dict, adapter_config: dict, out_dir: Path) 
     staging = Path(tempfile.mkdtemp(prefix=".motion_adapter.", dir=out_dir))
     try:
         adapter.save_pretrained(staging, safe_serialization=True)
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; UIs may run as others
         _swap_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -78,7 +79,7 @@ def publish_adapter(diffusers_state: dict, adapter_config: dict, out_dir: Path) 
 def write_json(path: Path, data: dict) -> Path:
     with _temp_beside(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        _publish(tmp, path)
     return path
 
 
@@ -97,6 +98,17 @@ class _temp_beside:
 
     def __exit__(self, *exc) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; UIs may run as others
+    os.replace(tmp, target)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _swap_dir(new: Path, target: Path) -> None:
