@@ -199,3 +199,10 @@ def test_no_decodable_clip_is_a_clear_error(world, tmp_path):
     cfg = _cfg(world, tmp_path / "run", dataset=str(broken))
     with pytest.raises(DatasetError, match="(?s)no clip could be decoded.*ffmpeg failed"):
         train(cfg)
+
+
+def test_more_frames_than_the_position_table_is_a_config_error(world, tmp_path):
+    from trainer.config import RunConfigError
+
+    with pytest.raises(RunConfigError, match="data.frames: 33"):
+        train(_cfg(world, tmp_path / "run", data={"frames": 33}))

@@ -57,6 +57,9 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     adapter, init_desc = load_adapter(cfg.motion_module, base.unet, cfg.fresh_variant)
     adapter_config = dict(adapter.config)
     log.info("motion module: %s", init_desc)
+    if cfg.data.frames > adapter_config["motion_max_seq_length"]:
+        raise RunConfigError(f"data.frames: {cfg.data.frames} is more than the motion module's "
+                             f"position table holds ({adapter_config['motion_max_seq_length']})")
     unet = motion_unet(base.unet, adapter)
     del adapter
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(t.mixed_precision,
