@@ -72,6 +72,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="dataset folder (default: paths.dataset_dir)")
 
     sub.add_parser("doctor", parents=[common], help="preflight checks; exit 1 if any fails")
+
+    p = sub.add_parser("train", parents=[common], help="finetune a motion module on a dataset",
+                       description="One AnimateDiff motion-module finetune (extra train) on a "
+                                   "dataset folder; settings from the train: config section.")
+    p.add_argument("--dataset", type=Path, metavar="DIR", required=True,
+                   help="dataset folder written by `export`")
+    p.add_argument("--out", type=Path, metavar="DIR", required=True,
+                   help="run folder: motion_module.safetensors, motion_adapter/, samples/, "
+                        "run.json, checkpoints/")
+    p.add_argument("--resume", metavar="latest|DIR",
+                   help="continue from the newest checkpoint in --out (or one checkpoint dir)")
+    p.add_argument("--max-steps", type=int, metavar="N", help="override train.max_steps")
     return parser
 
 
@@ -250,6 +262,17 @@ def cmd_export(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
             "skipped": [vars(s) for s in result.skipped], "summary": counts}, 0
 
 
+def cmd_train(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.train import run_training
+
+    run = run_training(cfg, args.dataset, args.out, resume=args.resume,
+                       max_steps=args.max_steps)
+    if not args.json:
+        print(f"{run['steps']} steps, final loss {run['final_loss']} -> "
+              f"{run['paths']['motion_module']}")
+    return run, 0
+
+
 def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
     """The one line an operator reads at the end of a run (stderr, so --json stays clean)."""
     detail = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
@@ -257,4 +280,5 @@ def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
 
 
 COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "ingest": cmd_ingest,
-            "reconcile": cmd_reconcile, "export": cmd_export, "doctor": cmd_doctor}
+            "reconcile": cmd_reconcile, "export": cmd_export, "doctor": cmd_doctor,
+            "train": cmd_train}

@@ -220,6 +220,40 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    # SD 1.5 base: a diffusers folder or one .safetensors/.ckpt; `train` needs it.
+    pretrained_model: str | None = None
+    # Start from: an original AnimateDiff .ckpt/.safetensors (v1/v2/v3), a diffusers
+    # adapter folder, or null for a fresh module (zero-initialised output projections).
+    motion_module: str | None = None
+    # Fresh modules only: v3 (no mid block) or v2 (mid block).
+    fresh_variant: Literal["v2", "v3"] = "v3"
+    # Frames are resized on their short side to this, then centre-cropped square.
+    size: int = field(default=256, metadata=_range(64, 2048))
+    frames: int = field(default=16, metadata=_range(1, 32))
+    stride: int = field(default=4, metadata=_range(1, 64))
+    max_steps: int = field(default=1000, metadata=_range(1, None))
+    batch_size: int = field(default=1, metadata=_range(1, 256))
+    gradient_accumulation: int = field(default=1, metadata=_range(1, 1024))
+    learning_rate: float = field(default=1e-4, metadata=_range(0, 1))
+    mixed_precision: Literal["no", "fp16", "bf16"] = "bf16"
+    gradient_checkpointing: bool = True
+    # Cache VAE latents and text embeddings on disk (keyed by clip hash + settings).
+    cache: bool = True
+    ema: bool = False
+    seed: int = 42
+    checkpoint_every: int = field(default=500, metadata=_range(1, None))
+    checkpoint_limit: int = field(default=3, metadata=_range(1, 1000))
+    export_dtype: Literal["fp16", "fp32", "bf16"] = "fp16"
+    # A trainer RUN.yaml whose keys win over the ones written from this section
+    # (validation prompts, buckets, tag shuffle, noise schedule, ...).
+    run_overrides: str | None = None
+    # auto: `accelerate launch` when accelerate is installed, else `python -m trainer`.
+    launcher: Literal["auto", "accelerate", "python"] = "auto"
+    timeout_h: float = field(default=24.0, metadata=_range(0.01, None))
+
+
+@dataclass(frozen=True)
 class Config:
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)
@@ -228,6 +262,7 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     hydrus: HydrusConfig = field(default_factory=HydrusConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def resolve_config_path(cli_value: str | None) -> Path | None:

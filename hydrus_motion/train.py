@@ -1,0 +1,152 @@
+"""`hydrus-motion train`: write a RUN.yaml from the config and run the trainer as a child.
+
+The trainer is its own package (`trainer/`, extra `train`) launched as
+`accelerate launch -m trainer --config RUN.yaml`, so a crash or an out-of-memory in
+training never takes this process down, and the same RUN.yaml can be re-run by hand.
+
+    run = run_training(cfg, dataset_dir, out_dir, resume="latest")   # the nightly job
+    run["outputs"]["motion_module"]
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydrus_motion.config import Config
+from hydrus_motion.errors import HydrusMotionError, MissingExtra, UsageError
+
+log = logging.getLogger("hydrus_motion.train")
+TRAIN_MODULES = ("torch", "diffusers", "accelerate", "transformers", "safetensors")
+
+
+def run_config(cfg: Config, dataset_dir: Path, out_dir: Path,
+               max_steps: int | None = None) -> dict[str, Any]:
+    """The trainer's RUN.yaml content for this config (overrides file merged on top)."""
+    t = cfg.train
+    if not t.pretrained_model:
+        raise UsageError("train.pretrained_model is not set",
+                         hint="point it at an SD 1.5 diffusers folder or .safetensors file")
+    run: dict[str, Any] = {
+        "dataset": str(Path(dataset_dir).expanduser().resolve()),
+        "output_dir": str(Path(out_dir).expanduser().resolve()),
+        "pretrained_model": str(Path(t.pretrained_model).expanduser()),
+        "motion_module": str(Path(t.motion_module).expanduser()) if t.motion_module else None,
+        "fresh_variant": t.fresh_variant,
+        "export_dtype": t.export_dtype,
+        "data": {"size": t.size, "frames": t.frames, "stride": t.stride},
+        "train": {"max_steps": max_steps or t.max_steps, "batch_size": t.batch_size,
+                  "gradient_accumulation": t.gradient_accumulation,
+                  "learning_rate": t.learning_rate, "mixed_precision": t.mixed_precision,
+                  "gradient_checkpointing": t.gradient_checkpointing, "cache": t.cache,
+                  "ema": t.ema, "seed": t.seed},
+        "checkpoints": {"every_steps": t.checkpoint_every, "limit": t.checkpoint_limit},
+    }
+    if t.run_overrides:
+        _merge(run, _read_yaml(Path(t.run_overrides).expanduser()))
+        if max_steps:
+            run["train"]["max_steps"] = max_steps
+    return run
+
+
+def run_training(cfg: Config, dataset_dir: Path, out_dir: Path, resume: str | None = None,
+                 max_steps: int | None = None) -> dict[str, Any]:
+    """Train once; returns run.json's content plus `paths`. Raises HydrusMotionError."""
+    missing = [m for m in TRAIN_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtra("training", "train", missing[0])
+    dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+    if not ((dataset_dir / "manifest.jsonl").is_file() or (dataset_dir / "metadata.csv")
+            .is_file()):
+        raise UsageError(f"{dataset_dir}: not a dataset folder (no manifest.jsonl or "
+                         "metadata.csv)", hint="hydrus-motion export --out DIR writes one")
+    if not resume and any((out_dir / "checkpoints").glob("checkpoint-*")):
+        raise UsageError(f"{out_dir}: holds checkpoints of an earlier run",
+                         hint="continue it with --resume latest, or use a new --out folder")
+    run = run_config(cfg, dataset_dir, out_dir, max_steps)
+    _check_run_config(run)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_yaml = _write_run_yaml(out_dir, run)
+    argv = _launcher(cfg.train.launcher) + ["-m", "trainer", "--config", str(run_yaml)]
+    if resume:
+        argv += ["--resume", resume]
+    log.info("training: %s", " ".join(argv))
+    (out_dir / "run.json").unlink(missing_ok=True)  # run.json appears only when this run ends
+    try:  # logs and progress reach stderr live; stdout is kept for `--json`
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              timeout=cfg.train.timeout_h * 3600, check=False)
+    except subprocess.TimeoutExpired:
+        raise HydrusMotionError(f"training ran past train.timeout_h ({cfg.train.timeout_h} h)",
+                                hint=f"continue it: hydrus-motion train --dataset {dataset_dir}"
+                                     f" --out {out_dir} --resume latest") from None
+    sys.stderr.write(proc.stdout.decode("utf-8", "replace"))
+    if proc.returncode != 0 or not (out_dir / "run.json").is_file():
+        raise HydrusMotionError(f"training failed (trainer exit code {proc.returncode}); "
+                                "the log above says why",
+                                hint=f"after a crash, --resume latest continues from the last "
+                                     f"state in {out_dir / 'checkpoints'}")
+    run = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    run["paths"] = {"out": str(out_dir), "run_yaml": str(run_yaml),
+                    "run_json": str(out_dir / "run.json"),
+                    "motion_module": run["outputs"]["motion_module"],
+                    "motion_adapter": run["outputs"]["motion_adapter"]}
+    return run
+
+
+def _check_run_config(run: dict[str, Any]) -> None:
+    """Refuse a bad RUN.yaml here, with exit code 2, rather than inside the launcher (which
+    turns every child failure into exit code 1). trainer.config needs only PyYAML."""
+    from trainer.config import RunConfigError, run_config_from_dict
+
+    try:
+        run_config_from_dict(run, "train config (with train.run_overrides)")
+    except RunConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _launcher(choice: str) -> list[str]:
+    has_accelerate = importlib.util.find_spec("accelerate") is not None
+    if choice == "accelerate" or (choice == "auto" and has_accelerate):
+        return [sys.executable, "-m", "accelerate.commands.launch"]
+    return [sys.executable]
+
+
+def _write_run_yaml(out_dir: Path, run: dict[str, Any]) -> Path:
+    import yaml
+
+    target = out_dir / "run.yaml"
+    fd, tmp = tempfile.mkstemp(prefix=".run.yaml.", dir=out_dir)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # as a plain open() would have made it
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(run, fh, sort_keys=False)
+    os.replace(tmp, target)
+    return target
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"{path}: cannot read train.run_overrides: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: train.run_overrides must hold a mapping of RUN.yaml keys")
+    return data
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value

@@ -1,0 +1,81 @@
+"""`hydrus-motion train`: RUN.yaml from the config, the trainer as a child, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("accelerate")
+if not shutil.which("ffmpeg"):
+    pytest.skip("ffmpeg is not installed", allow_module_level=True)
+
+from trainer_tiny import build_base, make_dataset  # noqa: E402
+
+from hydrus_motion.cli import main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_train")
+    base = build_base(root / "base")
+    ds = make_dataset(root / "ds", [(20, "a red ball", ["ball"]), (12, "sky", ["sky"])])
+    overrides = root / "overrides.yaml"
+    overrides.write_text(yaml.safe_dump({"train": {"cache_windows": 1}}))
+    config = root / "config.yaml"
+    train = {"pretrained_model": str(base), "size": 64, "frames": 4, "stride": 2,
+             "max_steps": 2, "mixed_precision": "no", "checkpoint_every": 1,
+             "export_dtype": "fp32", "run_overrides": str(overrides)}
+    config.write_text(yaml.safe_dump({"train": train}))
+    direct = root / "direct.yaml"  # `python -m trainer` without accelerate's launcher (faster)
+    direct.write_text(yaml.safe_dump({"train": {**train, "launcher": "python"}}))
+    return {"root": root, "config": config, "direct": direct, "ds": ds}
+
+
+def test_train_runs_the_trainer_and_prints_run_json(setup, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--config", str(setup["config"]), "--dataset", str(setup["ds"]),
+            "--out", str(out), "--json"]
+    assert main(argv) == 0
+    run = json.loads(capsys.readouterr().out)  # stdout holds the one document only
+    assert run["steps"] == 2 and run["final_loss"] > 0
+    assert run["paths"]["motion_module"] == str(out / "motion_module.safetensors")
+    assert (out / "motion_module.safetensors").is_file() and (out / "motion_adapter").is_dir()
+    written = yaml.safe_load((out / "run.yaml").read_text())
+    assert written["train"]["cache_windows"] == 1 and written["data"]["size"] == 64
+
+    assert main(argv) == 2  # a fresh run into a folder with states is refused
+    assert "earlier run" in capsys.readouterr().err
+    argv[2] = str(setup["direct"])
+    assert main(argv + ["--resume", "latest", "--max-steps", "3"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["steps"] == 3 and again["resumed_from"].endswith("checkpoint-2")
+
+
+def test_train_usage_and_failure_exit_codes(setup, tmp_path, capsys):
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("train: {max_steps: 1}\n")
+    assert main(["train", "--config", str(plain), "--dataset", str(setup["ds"]),
+                 "--out", str(tmp_path / "a")]) == 2
+    assert "train.pretrained_model is not set" in capsys.readouterr().err
+    assert main(["train", "--config", str(setup["config"]), "--dataset", str(tmp_path),
+                 "--out", str(tmp_path / "b")]) == 2
+    bad = tmp_path / "bad_overrides.yaml"
+    bad.write_text("data: {size: 100}\n")
+    bad_cfg = tmp_path / "bad.yaml"
+    bad_cfg.write_text(setup["direct"].read_text().replace(
+        str(setup["root"] / "overrides.yaml"), str(bad)))
+    assert main(["train", "--config", str(bad_cfg), "--dataset", str(setup["ds"]),
+                 "--out", str(tmp_path / "d")]) == 2
+    assert "data.size: 100 is not a multiple of 64" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    shutil.copytree(setup["ds"], broken)
+    shutil.rmtree(broken / "videos")
+    (broken / "videos").mkdir()
+    assert main(["train", "--config", str(setup["direct"]), "--dataset", str(broken),
+                 "--out", str(tmp_path / "c")]) == 1
+    assert "training failed" in capsys.readouterr().err

@@ -1,0 +1,166 @@
+"""Dataset folder reading, frame sampling and decoding, bad-clip handling, buckets, config."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import pytest
+
+pytest.importorskip("torch")
+if not shutil.which("ffmpeg"):
+    pytest.skip("ffmpeg is not installed", allow_module_level=True)
+
+from trainer_tiny import make_clip, make_dataset  # noqa: E402
+
+from trainer.config import RunConfigError, run_config_from_dict  # noqa: E402
+from trainer.data import (  # noqa: E402
+    BucketBatches,
+    ClipDataset,
+    DatasetError,
+    bucket_size,
+    dataset_id,
+    load_clips,
+)
+from trainer.video import BadClip, read_frames, sample_indices, window_starts  # noqa: E402
+
+
+def test_sample_indices_follow_the_official_sampler():
+    assert sample_indices(100, 16, 4, 0) == list(range(0, 61, 4))
+    assert sample_indices(100, 16, 4, 90) == list(range(39, 100, 4))  # start clamped
+    short = sample_indices(31, 16, 4, 5)  # shorter than 61: the stride shrinks
+    assert short[0] == 0 and short[-1] == 30 and len(short) == 16
+    tiny = sample_indices(8, 16, 4, 0)  # fewer than 16 frames: frames repeat
+    assert len(tiny) == 16 and set(tiny) == set(range(8))
+    assert window_starts(100, 16, 4, 4) == [0, 13, 26, 39]
+    assert window_starts(40, 16, 4, 4) == [0]
+
+
+def test_read_frames_returns_the_asked_frames_cropped(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", 20, size="96x64")
+    frames = read_frames(clip, [2, 10, 2, 15], 64, 64)
+    assert frames.shape == (4, 64, 64, 3)
+    means = frames.reshape(4, -1).mean(1)
+    assert means[0] == means[2]  # a repeated index is the same frame
+    assert means[0] < means[1] < means[3]  # brightness rises with the frame number
+    wide = read_frames(clip, [0], 128, 64)  # bucket shape: width 128 covers, then crops
+    assert wide.shape == (1, 64, 128, 3)
+
+
+def test_read_frames_names_the_file_when_frames_are_missing(tmp_path):
+    clip = make_clip(tmp_path / "short.mp4", 5)
+    with pytest.raises(BadClip, match="short.mp4.*decoded"):
+        read_frames(clip, [0, 40], 64, 64)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(BadClip, match="bad.mp4.*ffmpeg failed"):
+        read_frames(bad, [0], 64, 64)
+
+
+def test_dataset_folder_problems_are_reported_and_skipped(tmp_path, caplog):
+    folder = make_dataset(tmp_path / "ds", [(20, "one", ["a"]), (20, "two", ["b"]),
+                                            (20, "three", ["c"])])
+    videos = sorted((folder / "videos").iterdir())
+    videos[0].unlink()  # listed but missing
+    videos[1].write_bytes(b"garbage")  # present but unreadable
+    with (folder / "manifest.jsonl").open("a") as fh:
+        fh.write("{not json\n")
+    clips, problems = load_clips(folder)
+    assert len(clips) == 2
+    assert any("missing" in p and videos[0].name in p for p in problems)
+    assert any("manifest.jsonl:4" in p for p in problems)
+    ds = ClipDataset(clips, 4, 2, 64, True, 0.0, False, False, seed=1)
+    caplog.set_level(logging.WARNING, "trainer")
+    samples = [ds[i % 2] for i in range(6)]
+    assert all(s["videoid"] != videos[1].stem for s in samples)
+    assert ds.bad == {videos[1].stem}
+    warnings = [r for r in caplog.records if videos[1].name in r.getMessage()]
+    assert len(warnings) == 1  # reported once, never retried
+    assert samples[0]["pixels"].shape == (4, 3, 64, 64)
+    assert -1 <= float(samples[0]["pixels"].min()) and float(samples[0]["pixels"].max()) <= 1
+
+
+def test_every_clip_bad_is_an_error_not_a_hang(tmp_path):
+    folder = make_dataset(tmp_path / "ds", [(20, "one", [])])
+    for video in (folder / "videos").iterdir():
+        video.write_bytes(b"garbage")
+    clips, _ = load_clips(folder)
+    with pytest.raises(DatasetError, match="every clip failed"):
+        ClipDataset(clips, 4, 2, 64, False, 0.0, False, False, seed=1)[0]
+
+
+def test_metadata_csv_fallback_probes_frames_and_needs_a_header(tmp_path):
+    folder = make_dataset(tmp_path / "ds", [(12, "a cat", ["cat"])])
+    (folder / "manifest.jsonl").unlink()
+    clips, problems = load_clips(folder)
+    assert problems == [] and clips[0].frames == 12 and clips[0].caption == "a cat"
+    assert dataset_id(folder)  # from dataset.json or the csv hash
+    (folder / "metadata.csv").write_text("abc,def\n")
+    with pytest.raises(DatasetError, match="metadata.csv.*header"):
+        load_clips(folder)
+    with pytest.raises(DatasetError, match="no manifest.jsonl or metadata.csv"):
+        load_clips(tmp_path)
+
+
+def test_captions_dropout_and_tag_shuffle(tmp_path):
+    folder = make_dataset(tmp_path / "ds", [(12, "a cat", ["cat", "sofa", "sun"])])
+    clips, _ = load_clips(folder)
+    shuffled = ClipDataset(clips, 2, 1, 64, False, 0.0, True, False, seed=3)
+    captions = {shuffled[0]["caption"] for _ in range(10)}
+    assert len(captions) > 1 and all(sorted(c.split(", ")) == ["cat", "sofa", "sun"]
+                                     for c in captions)
+    dropped = ClipDataset(clips, 2, 1, 64, False, 1.0, False, False, seed=3)
+    assert dropped[0]["caption"] == ""
+
+
+def test_buckets_keep_orientation_and_batch_within_a_size():
+    assert bucket_size(96, 64, 256) == (320, 192)
+    assert bucket_size(64, 96, 256) == (192, 320)
+    assert bucket_size(100, 100, 512) == (512, 512)
+    sizes = [(64, 64), (128, 64), (64, 64), (128, 64), (64, 64)]
+    batches = list(BucketBatches(sizes, 2, seed=0))
+    assert sorted(i for b in batches for i in b) == list(range(5))
+    assert all(len({sizes[i] for i in b}) == 1 for b in batches)
+    assert len(BucketBatches(sizes, 2, seed=0)) == len(batches) == 3
+
+
+def test_run_config_lists_every_problem():
+    with pytest.raises(RunConfigError) as info:
+        run_config_from_dict({"dataset": "d", "data": {"size": 100, "bogus": 1},
+                              "train": {"mixed_precision": "fp8"}})
+    text = str(info.value)
+    for fragment in ("data.bogus: unknown key", "data.size: 100", "train.mixed_precision",
+                     "output_dir: required", "pretrained_model: required"):
+        assert fragment in text
+
+
+def test_a_killed_save_or_log_line_is_ignored_on_resume(tmp_path):
+    from trainer import checkpoints as ckpt
+
+    for name in ("checkpoint-3", "checkpoint-12", ".tmp-checkpoint-15", "checkpoint-x"):
+        (tmp_path / "checkpoints" / name).mkdir(parents=True)
+    assert ckpt.find(tmp_path, "latest").name == "checkpoint-12"  # not the half-saved 15
+    assert ckpt.find(tmp_path / "nothing", "latest") is None  # fresh start
+    with pytest.raises(FileNotFoundError, match="checkpoint-<step>"):
+        ckpt.find(tmp_path, str(tmp_path / "elsewhere"))
+    (tmp_path / "loss.jsonl").write_text(
+        '{"step": 1, "loss": 4.0}\n{"step": 2, "loss": 9.0}\n{"step": 2, "loss": 2.0}\n'
+        '{"step": 3, "loss": 1.0}\n{"step": 4, "lo')  # step 2 retried after a resume; cut line
+    assert ckpt.final_loss(tmp_path, 3, window=2) == 1.5
+    assert ckpt.final_loss(tmp_path, 1) == 4.0
+
+
+def test_run_example_shows_every_key_with_its_default():
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    from trainer.config import RunConfig, as_dict
+
+    example = yaml.safe_load((Path(__file__).resolve().parents[1] / "trainer" /
+                              "run.example.yaml").read_text())
+    cfg = run_config_from_dict(example)
+    paths = {"dataset": cfg.dataset, "output_dir": cfg.output_dir,
+             "pretrained_model": cfg.pretrained_model}
+    assert as_dict(cfg) == as_dict(dataclasses.replace(RunConfig(), **paths))

@@ -1,0 +1,70 @@
+"""The end of a run: motion_module.safetensors, motion_adapter/, samples/, then run.json.
+
+run.json is written last, so its presence means every other output of that run is
+complete (the nightly job and `hydrus-motion train` read it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from trainer import __version__
+from trainer import checkpoints as ckpt
+from trainer.config import RunConfig, as_dict
+from trainer.export import publish_adapter, publish_motion_module, write_json
+
+log = logging.getLogger("trainer")
+
+
+def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, variant: str,
+                init_desc: str, dataset_id: str, step: int, skipped: list[str],
+                started: float, resume_dir: Path | None, parts: tuple) -> dict:
+    loss = ckpt.final_loss(out, step)
+    meta = {"format": "animatediff-motion-module", "variant": variant, "steps": step,
+            "trainer": f"hydrus-motion trainer {__version__}"}
+    module = publish_motion_module(state, variant, out, cfg.export_dtype, meta)
+    adapter = publish_adapter(state, adapter_config, out)
+    log.info("published %s (%s-style) and %s", module, variant, adapter)
+    samples, sample_error = [], None
+    if cfg.validation.prompts:
+        from trainer.samples import render_samples
+
+        vae, text_encoder, tokenizer, unet, ema, params = parts
+        if ema is not None:  # samples show what was published
+            ema.store(params)
+            ema.copy_to(params)
+        try:
+            samples = render_samples(cfg.validation.prompts, (vae, text_encoder, tokenizer,
+                                                              unet), cfg, out / "samples",
+                                     unet.device)
+        except Exception as exc:  # samples are a review aid; the weights are already out
+            sample_error = f"{type(exc).__name__}: {exc}"
+            log.error("validation samples failed: %s", sample_error)
+        finally:
+            if ema is not None:
+                ema.restore(params)
+    run = {
+        "trainer_version": __version__,
+        "dataset": str(cfg.dataset),
+        "dataset_id": dataset_id,
+        "base_model": str(cfg.pretrained_model),
+        "init_module": init_desc,
+        "variant": variant,
+        "steps": step,
+        "final_loss": loss,
+        "hyperparameters": {k: as_dict(cfg)[k] for k in ("data", "noise", "train")},
+        "skipped_clips": skipped,
+        "resumed_from": str(resume_dir) if resume_dir else None,
+        "outputs": {"motion_module": str(module), "motion_adapter": str(adapter),
+                    "samples": samples, "sample_error": sample_error},
+        "started_at": _iso(started),
+        "finished_at": _iso(time.time()),
+    }
+    write_json(out / "run.json", run)
+    return run
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
