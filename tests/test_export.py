@@ -244,6 +244,19 @@ def test_the_export_reads_as_animatediff_and_webdataset_read_it(
         assert json.loads(sample["json"])["videoid"] == sample["__key__"]
 
 
+def test_the_trainer_reads_the_export_and_names_it_by_its_dataset_id(
+        tmp_path, hydrus, four_clips, capsys):
+    data = pytest.importorskip("trainer.data")
+    approve(hydrus, *four_clips)
+    out = tmp_path / "dataset"
+    _, result, _ = export(write_config(tmp_path, hydrus), capsys, out)
+    clips, problems = data.load_clips(out)
+    assert problems == []
+    assert {c.videoid: c.caption for c in clips} == read_csv(out)
+    assert {(c.frames, c.width, c.height) for c in clips} == {(10, 96, 64)}
+    assert data.dataset_id(out) == result["dataset_id"]
+
+
 def test_report_and_contact_sheet(tmp_path, hydrus, four_clips, capsys):
     approve(hydrus, *four_clips)
     out = tmp_path / "dataset"

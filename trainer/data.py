@@ -73,14 +73,14 @@ def load_clips(folder: Path, timeout_s: float = 60.0) -> tuple[list[Clip], list[
 
 
 def dataset_id(folder: Path) -> str:
-    """dataset.json's id/built_at when present, else a hash of the clip list."""
+    """dataset.json's dataset_id (export's content id) when present, else a hash of the list."""
     folder = Path(folder)
     info = folder / "dataset.json"
     if info.is_file():
         try:
             data = json.loads(info.read_text(encoding="utf-8"))
-            if data.get("id"):
-                return str(data["id"])
+            if data.get("dataset_id"):
+                return str(data["dataset_id"])
         except (OSError, ValueError):
             pass
     for name in ("manifest.jsonl", "metadata.csv"):
