@@ -57,6 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-push", action="store_true",
                    help="cut and record only; the clips stay queued for a later push")
 
+    p = sub.add_parser("tag", parents=[common], help="tags, caption and quality scores per clip",
+                       description="Annotate each CLIP: WD tagger tags (with scores) averaged "
+                                   "over frames from its middle, a caption, and motion / "
+                                   "sharpness / brightness scores. Models as in annotate.*.")
+    p.add_argument("clips", type=Path, nargs="+", metavar="CLIP")
+    p.add_argument("--tagger-model", metavar="ID_OR_DIR",
+                   help="Hugging Face repo id or folder (model.onnx + selected_tags.csv); "
+                        "none: no tags")
+    p.add_argument("--captioner-model", metavar="ID_OR_DIR",
+                   help="Hugging Face repo id or folder of an image-text-to-text model; "
+                        "none: no caption")
+
     sub.add_parser("reconcile", parents=[common],
                    help="push queued clips; re-check recent pushes and repair what Hydrus lost",
                    description="Push every queued clip, then re-read the clips pushed within "
@@ -220,6 +232,51 @@ def cmd_reconcile(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any]
         1 if summary.get("failed") else 0
 
 
+def cmd_tag(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    import dataclasses
+
+    from hydrus_motion.annotate import annotate_clips
+
+    def chosen(value: str | None, current: str | None) -> str | None:
+        return current if value is None else (None if value.lower() == "none" else value)
+
+    a = cfg.annotate
+    a = dataclasses.replace(
+        a, tagger=dataclasses.replace(a.tagger, model=chosen(args.tagger_model, a.tagger.model)),
+        captioner=dataclasses.replace(a.captioner,
+                                      model=chosen(args.captioner_model, a.captioner.model)))
+    cfg = dataclasses.replace(cfg, annotate=a)
+    results = annotate_clips(args.clips, cfg)
+    if not args.json:
+        for r in results:
+            _print_annotation(r.as_dict(cfg))
+    failed = sum(not r.ok for r in results)
+    _summary_line("tag", f"{len(results)} clip(s)", {"failed": failed})
+    return {"clips": [r.as_dict(cfg) for r in results],
+            "summary": {"clips": len(results), "failed": failed}}, 1 if failed else 0
+
+
+def _print_annotation(a: dict[str, Any]) -> None:
+    print(a["path"])
+    for error in a["errors"]:
+        print(f"  error: {error}")
+    if a["quality"]:
+        q = a["quality"]
+        print(f"  quality: motion {q['motion']}, sharpness {q['sharpness']}, "
+              f"brightness {q['brightness']}"
+              + (f", near duplicate of {a['near_duplicate_of']}" if a["near_duplicate_of"]
+                 else ""))
+    if a["tags"]:
+        scored = {**a["tags"]["character"], **a["tags"]["general"]}
+        print("  tags: " + ", ".join(f"{t} ({s:.2f})" for t, s in scored.items()))
+        if a["tags"]["rating"]:
+            print("  rating: " + ", ".join(f"{t} ({s:.2f})"
+                                           for t, s in a["tags"]["rating"].items()))
+    if a["caption"] is not None:
+        print(f"  caption: {a['caption']}")
+    print("  hydrus tags: " + ", ".join(a["hydrus_tags"]))
+
+
 def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
     """The one line an operator reads at the end of a run (stderr, so --json stays clean)."""
     detail = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
@@ -227,4 +284,4 @@ def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
 
 
 COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "ingest": cmd_ingest,
-            "reconcile": cmd_reconcile, "doctor": cmd_doctor}
+            "reconcile": cmd_reconcile, "doctor": cmd_doctor, "tag": cmd_tag}
