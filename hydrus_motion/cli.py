@@ -197,17 +197,21 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
                 "path": str(record.path), "sha256": record.sha256, "scene": record.scene,
                 "start_frame": record.start_frame, "end_frame": record.end_frame,
                 "push": pushed.get(record.sha256, record.push_status),
-                "error": record.last_error})
+                "error": record.last_error,
+                "annotation_errors": result.annotation_errors.get(record.sha256, [])})
     counts = summarise(outcomes)
     clips = [c for v in videos for c in v["clips"]]
     failed_videos = sum(not v["ok"] for v in videos)
     summary = {"videos": len(videos), "failed_videos": failed_videos, "clips": len(clips),
-               "queued": sum(c["push"] == "queued" for c in clips), **counts}
+               "queued": sum(c["push"] == "queued" for c in clips), **counts,
+               # recorded and pushed without (part of) their annotation; see annotation_errors
+               "not_annotated": sum(bool(c["annotation_errors"]) for c in clips)}
     if not args.json:
         for c in clips:
             print(f"{c['path']}: {c['push']}")
     _summary_line("ingest", f"{len(videos)} video(s), {failed_videos} failed; "
-                            f"{len(clips)} clip(s)", {"queued": summary["queued"], **counts})
+                            f"{len(clips)} clip(s)", {"queued": summary["queued"], **counts,
+                                                      "not annotated": summary["not_annotated"]})
     ok = not failed_videos and hydrus_error is None and not counts.get("failed")
     return {"videos": videos, "hydrus_error": hydrus_error and hydrus_error.message,
             "summary": summary}, 0 if ok else 1

@@ -17,6 +17,7 @@ pytest.importorskip("onnx", reason="extra 'dev' not installed")
 from tiny_models import TAGS, build_wd_tagger, fake_hub_cache, write_tags_csv  # noqa: E402
 
 from hydrus_motion.annotate import annotate_clips  # noqa: E402
+from hydrus_motion.annotate.annotator import _shared_tagger  # noqa: E402
 from hydrus_motion.config import config_from_dict  # noqa: E402
 
 
@@ -161,5 +162,6 @@ def test_a_model_with_a_fixed_batch_of_one_is_fed_one_frame_at_a_time(clips, tmp
 
 def test_without_onnxruntime_the_error_names_the_extra(monkeypatch, wd, clips):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    _shared_tagger.cache_clear()  # no model loaded in an earlier test may answer
     (r,) = annotate_clips([clips["red_square"]], _cfg(wd))
     assert "hydrus-motion[tag]" in r.errors[0]

@@ -11,6 +11,7 @@ a whole chunk go through the tagger and the captioner together (batching is the 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from hydrus_motion.annotate.quality import Quality, measure, near_duplicates, qu
 from hydrus_motion.annotate.sampling import ClipFrames, FrameChoice, sample_clip
 from hydrus_motion.annotate.tags import TagResult
 from hydrus_motion.annotate.wd_tagger import Tagger, WdTagger
-from hydrus_motion.config import Config
+from hydrus_motion.config import CaptionerConfig, Config, TaggerConfig
 from hydrus_motion.errors import HydrusMotionError
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,9 @@ def annotate_clips(paths: Sequence[Path], cfg: Config, tagger: Tagger | None = N
     given; a null model in the config turns that part off."""
     a = cfg.annotate
     if tagger is None and a.tagger.model:
-        tagger = WdTagger(a.tagger)
+        tagger = _shared_tagger(a.tagger)
     if captioner is None and a.captioner.model:
-        captioner = TransformersCaptioner(a.captioner)
+        captioner = _shared_captioner(a.captioner)
     results = [ClipAnnotation(Path(p)) for p in paths]
     broken: dict[str, str] = {}  # model -> why it failed: tried once per run, not per chunk
     for start in range(0, len(results), CHUNK_CLIPS):
@@ -107,6 +108,37 @@ def provenance(cfg: Config, tagger: Tagger | None = None,
                     "blurry_below": a.quality.blurry_below,
                     "near_duplicate_diff": a.quality.near_duplicate_diff},
     }
+
+
+def annotation_parts(note: ClipAnnotation | None, cfg: Config, tagger: Tagger | None = None,
+                     captioner: Captioner | None = None
+                     ) -> tuple[list[str], str | None, dict[str, Any]]:
+    """(extra Hydrus tags, caption, provenance `models` entry) of one clip's annotation.
+
+    The provenance names only the parts that produced something, so a note never claims
+    a model that failed to load; the clip's scores and any failure go with it."""
+    if note is None:
+        return [], None, {}
+    made = provenance(cfg, tagger if note.tags else None, captioner if note.caption else None)
+    if note.tags is None:
+        made["tagger"] = None
+    if note.caption is None:
+        made["captioner"] = None
+    made["scores"] = note.quality.as_dict() if note.quality else None
+    made["errors"] = note.errors
+    return note.hydrus_tags(cfg), note.caption, made
+
+
+# One loaded model per process (ingest calls us once per video; the daemon runs for days).
+# A model that failed to load is retried on the next call: it may have been fixed.
+@functools.lru_cache(maxsize=1)
+def _shared_tagger(cfg: TaggerConfig) -> WdTagger:
+    return WdTagger(cfg)
+
+
+@functools.lru_cache(maxsize=1)
+def _shared_captioner(cfg: CaptionerConfig) -> TransformersCaptioner:
+    return TransformersCaptioner(cfg)
 
 
 def _decode(result: ClipAnnotation, cfg: Config) -> ClipFrames | None:

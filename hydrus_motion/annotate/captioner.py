@@ -83,6 +83,9 @@ class TransformersCaptioner:
         return self._loaded
 
     def _load(self) -> tuple[Any, Any, Any, Any]:
+        # The files first: a missing model is reported without the seconds torch takes to import.
+        folder = model_folder(self.cfg.model, ("config.json",), "captioner", extra="caption",
+                              whole_repo=True, ignore=IGNORE)
         try:
             import torch
             import transformers
@@ -90,8 +93,6 @@ class TransformersCaptioner:
         except ImportError as exc:
             raise MissingExtra("the captioner", "caption", exc.name or "transformers") from None
         transformers.utils.logging.disable_progress_bar()  # stderr is for our one-line logs
-        folder = model_folder(self.cfg.model, ("config.json",), "captioner", extra="caption",
-                              whole_repo=True, ignore=IGNORE)
         device, dtype = _device_and_dtype(torch, self.cfg.device, self.cfg.dtype)
         try:
             processor = AutoProcessor.from_pretrained(folder)
