@@ -30,9 +30,10 @@ def hub(tmp_path_factory):
     root = tmp_path_factory.mktemp("captioner")
     fake_hub_cache(root / "hub", REPO, build_captioner(root / "model"))
     clips = []
-    for i, source in enumerate(["testsrc2", "mandelbrot"]):
+    # the second clip has 2 frames: fewer images, a shorter prompt, padding in a batch
+    for i, (source, frames) in enumerate([("testsrc2", 30), ("mandelbrot", 2)]):
         clips.append(root / f"clip{i}.mp4")
-        ffmpeg("-f", "lavfi", "-i", f"{source}=size=160x120:rate=10", "-frames:v", "30",
+        ffmpeg("-f", "lavfi", "-i", f"{source}=size=160x120:rate=10", "-frames:v", str(frames),
                "-pix_fmt", "yuv420p", "-c:v", "libx264", str(clips[-1]))
     return root, clips
 
