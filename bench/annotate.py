@@ -4,7 +4,7 @@ downloaded here, and the timing depends on the compute, not on the weights).
 
 Run (from the repo root, after `scripts/setup.sh dev`):
 
-    .venv/bin/python bench/annotate.py [--clips 8] [--skip-captioner]
+    .venv/bin/python bench/annotate.py [--clips 8] [--skip-captioner] [--device cuda]
 
 - tagger model: ONNX, WD conventions (NHWC [batch, 448, 448, 3] -> 10,861 sigmoid
   outputs), a 16 px patch embedding to 784 tokens x 384 channels and 4 MLP blocks
@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--skip-captioner", action="store_true")
     parser.add_argument("--repeat", type=int, default=REPEAT, help="best of this many runs")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
     globals()["REPEAT"] = args.repeat
     work = ROOT / "bench" / "out" / "annotate"
@@ -170,7 +171,8 @@ def main() -> None:
     tagger_dir = work / "tagger"
     if not (tagger_dir / "model.onnx").exists():
         build_tagger(tagger_dir)
-    cfg = config_from_dict({"annotate": {"tagger": {"model": str(tagger_dir), "device": "cpu"},
+    cfg = config_from_dict({"annotate": {"tagger": {"model": str(tagger_dir),
+                                                    "device": args.device},
                                          "captioner": {"model": None}}})
     tools, a = cfg.tools, cfg.annotate
     frames = [f for c in clips for f in sample_clip(
@@ -215,7 +217,7 @@ def main() -> None:
         cap_dir = work / "captioner"
         if not (cap_dir / "config.json").exists():
             build_captioner(cap_dir, args.max_new_tokens)
-        ccfg = dataclasses.replace(a.captioner, model=str(cap_dir), device="cpu",
+        ccfg = dataclasses.replace(a.captioner, model=str(cap_dir), device=args.device,
                                    max_new_tokens=args.max_new_tokens)
         cap_frames = [sample_clip(c, tools, size=a.frame_size, tagger=FrameChoice("peak", 1),
                                   caption=FrameChoice("uniform", ccfg.frames)).caption_frames

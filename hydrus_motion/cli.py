@@ -278,7 +278,8 @@ def _print_annotation(a: dict[str, Any]) -> None:
                                            for t, s in a["tags"]["rating"].items()))
     if a["caption"] is not None:
         print(f"  caption: {a['caption']}")
-    print("  hydrus tags: " + ", ".join(a["hydrus_tags"]))
+    if a["hydrus_tags"]:
+        print("  hydrus tags: " + ", ".join(a["hydrus_tags"]))
 
 
 def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:

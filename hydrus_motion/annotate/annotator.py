@@ -89,7 +89,10 @@ def annotate_clips(paths: Sequence[Path], cfg: Config, tagger: Tagger | None = N
     for i, j in dups.items():
         results[i].near_duplicate_of = results[j].path
     for r in results:
-        log.info("%s: %s", r.path.name, "annotated" if r.ok else "; ".join(r.errors))
+        if r.ok:
+            log.info("%s: annotated", r.path.name)
+        else:
+            log.warning("%s: not (fully) annotated: %s", r.path.name, "; ".join(r.errors))
     return results
 
 

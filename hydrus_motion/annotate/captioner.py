@@ -67,12 +67,16 @@ class TransformersCaptioner:
             texts.append(processor.apply_chat_template([{"role": "user", "content": content}],
                                                        add_generation_prompt=True))
             images.append([Image.fromarray(np.ascontiguousarray(f[:, :, ::-1])) for f in frames])
-        inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
-        inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device))
-                  for k, v in inputs.items()}
-        with torch.inference_mode():
-            out = model.generate(**inputs, max_new_tokens=self.cfg.max_new_tokens,
-                                 do_sample=False)
+        try:
+            inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
+            inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device))
+                      for k, v in inputs.items()}
+            with torch.inference_mode():
+                out = model.generate(**inputs, max_new_tokens=self.cfg.max_new_tokens,
+                                     do_sample=False)
+        except Exception as exc:  # out of memory, a processor that rejects the input, ...
+            raise ModelError(f"captioner model {self.cfg.model!r} failed on {len(clips)} "
+                             f"clip(s) ({type(exc).__name__}: {str(exc)[:300]})") from None
         new = out[:, inputs["input_ids"].shape[1]:]
         return [t.strip() for t in processor.batch_decode(new, skip_special_tokens=True)]
 

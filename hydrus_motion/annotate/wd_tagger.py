@@ -93,7 +93,11 @@ class WdTagger:
             real = len(chunk)
             if self.fixed_batch:  # the export takes exactly this many: pad, then drop
                 chunk += [chunk[-1]] * (self.batch - real)
-            out.append(session.run(None, {name: np.stack(chunk)})[0][:real])
+            try:
+                out.append(session.run(None, {name: np.stack(chunk)})[0][:real])
+            except Exception as exc:  # onnxruntime's errors share no public base class
+                raise ModelError(f"{self.model_path}: onnxruntime failed on a batch of "
+                                 f"{len(chunk)} frames ({exc})") from None
         probs = np.concatenate(out).astype(np.float32)
         self._check_outputs(probs.shape[-1])
         return probs
