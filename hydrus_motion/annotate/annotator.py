@@ -28,6 +28,7 @@ from hydrus_motion.errors import HydrusMotionError
 
 log = logging.getLogger(__name__)
 
+MODEL_PARTS = ("tagger:", "captioner:")
 CHUNK_CLIPS = 32  # clips decoded and held at once (~5 frames of <= 448 px each, plus greys)
 
 
@@ -91,8 +92,9 @@ def annotate_clips(paths: Sequence[Path], cfg: Config, tagger: Tagger | None = N
     for r in results:
         if r.ok:
             log.info("%s: annotated", r.path.name)
-        else:
-            log.warning("%s: not (fully) annotated: %s", r.path.name, "; ".join(r.errors))
+        else:  # a model's failure was logged in full once; per clip, name the part only
+            parts = [e.partition(":")[0] if e.startswith(MODEL_PARTS) else e for e in r.errors]
+            log.warning("%s: not (fully) annotated: %s", r.path.name, "; ".join(parts))
     return results
 
 
