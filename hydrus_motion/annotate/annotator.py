@@ -77,7 +77,8 @@ def annotate_clips(paths: Sequence[Path], cfg: Config, tagger: Tagger | None = N
     broken: dict[str, str] = {}  # model -> why it failed: tried once per run, not per chunk
     for start in range(0, len(results), CHUNK_CLIPS):
         chunk = results[start:start + CHUNK_CLIPS]
-        decoded = [(r, f) for r in chunk if (f := _decode(r, cfg)) is not None]
+        decoded = [(r, f) for r in chunk
+                   if (f := _decode(r, cfg, captioner is not None)) is not None]
         if tagger is not None and decoded:
             _apply("tagger", broken, decoded, lambda fs: tagger.tag([f.tagger_frames for f in fs]),
                    lambda r, tags: setattr(r, "tags", tags))
@@ -146,12 +147,13 @@ def _shared_captioner(cfg: CaptionerConfig) -> TransformersCaptioner:
     return TransformersCaptioner(cfg)
 
 
-def _decode(result: ClipAnnotation, cfg: Config) -> ClipFrames | None:
+def _decode(result: ClipAnnotation, cfg: Config, for_caption: bool) -> ClipFrames | None:
     a = cfg.annotate
+    caption = FrameChoice("uniform", a.captioner.frames) if for_caption else None
     try:
         frames = sample_clip(result.path, cfg.tools, size=a.frame_size,
                              tagger=FrameChoice(a.sampling, a.frames, a.peak_fraction),
-                             caption=FrameChoice("uniform", a.captioner.frames))
+                             caption=caption)
     except HydrusMotionError as exc:
         result.errors.append(exc.message)
         return None
