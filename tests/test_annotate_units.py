@@ -114,3 +114,20 @@ def test_config_lists_and_their_errors():
     with pytest.raises(Exception, match="annotate.tagger.exclude: 'cat' is not allowed; "
                                         "allowed: a list of strings"):
         config_from_dict({"annotate": {"tagger": {"exclude": "cat"}}})
+
+
+def test_a_long_clip_is_sampled_from_a_bounded_buffer_without_knowing_its_length(tmp_path):
+    # 400 frames (more than the buffer holds): blue 100, red 200, blue 100
+    path = tmp_path / "long.mkv"  # mkv: the container states no frame count
+    ffmpeg("-f", "lavfi", "-i", "color=c=blue:size=64x48:rate=50:duration=2",
+           "-f", "lavfi", "-i", "color=c=red:size=64x48:rate=50:duration=4",
+           "-f", "lavfi", "-i", "color=c=blue:size=64x48:rate=50:duration=2",
+           "-filter_complex", "[0][1][2]concat=n=3:v=1:a=0,format=yuv420p",
+           "-c:v", "libx264", str(path))
+    frames = sample_clip(path, ToolsConfig(), size=64, tagger=FrameChoice("peak", 5, 0.5),
+                         caption=FrameChoice("uniform", 4))
+    assert frames.total == 400 and frames.grey.shape[0] == 400
+    assert len(frames.tagger_indexes) == 5
+    assert all(100 <= i < 300 for i in frames.tagger_indexes)
+    assert all(f[24, 32, 2] > 200 and f[24, 32, 0] < 60 for f in frames.tagger_frames)  # red
+    assert frames.caption_indexes[0] < 100 and frames.caption_indexes[-1] >= 300
