@@ -57,6 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-push", action="store_true",
                    help="cut and record only; the clips stay queued for a later push")
 
+    p = sub.add_parser("tag", parents=[common], help="tags, caption and quality scores per clip",
+                       description="Annotate each CLIP: WD tagger tags (with scores) averaged "
+                                   "over frames from its middle, a caption, and motion / "
+                                   "sharpness / brightness scores. Models as in annotate.*.")
+    p.add_argument("clips", type=Path, nargs="+", metavar="CLIP")
+    p.add_argument("--tagger-model", metavar="ID_OR_DIR",
+                   help="Hugging Face repo id or folder (model.onnx + selected_tags.csv); "
+                        "none: no tags")
+    p.add_argument("--captioner-model", metavar="ID_OR_DIR",
+                   help="Hugging Face repo id or folder of an image-text-to-text model; "
+                        "none: no caption")
+
     sub.add_parser("reconcile", parents=[common],
                    help="push queued clips; re-check recent pushes and repair what Hydrus lost",
                    description="Push every queued clip, then re-read the clips pushed within "
@@ -205,17 +217,21 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
                 "path": str(record.path), "sha256": record.sha256, "scene": record.scene,
                 "start_frame": record.start_frame, "end_frame": record.end_frame,
                 "push": pushed.get(record.sha256, record.push_status),
-                "error": record.last_error})
+                "error": record.last_error,
+                "annotation_errors": result.annotation_errors.get(record.sha256, [])})
     counts = summarise(outcomes)
     clips = [c for v in videos for c in v["clips"]]
     failed_videos = sum(not v["ok"] for v in videos)
     summary = {"videos": len(videos), "failed_videos": failed_videos, "clips": len(clips),
-               "queued": sum(c["push"] == "queued" for c in clips), **counts}
+               "queued": sum(c["push"] == "queued" for c in clips), **counts,
+               # recorded and pushed without (part of) their annotation; see annotation_errors
+               "not_annotated": sum(bool(c["annotation_errors"]) for c in clips)}
     if not args.json:
         for c in clips:
             print(f"{c['path']}: {c['push']}")
     _summary_line("ingest", f"{len(videos)} video(s), {failed_videos} failed; "
-                            f"{len(clips)} clip(s)", {"queued": summary["queued"], **counts})
+                            f"{len(clips)} clip(s)", {"queued": summary["queued"], **counts,
+                                                      "not annotated": summary["not_annotated"]})
     ok = not failed_videos and hydrus_error is None and not counts.get("failed")
     return {"videos": videos, "hydrus_error": hydrus_error and hydrus_error.message,
             "summary": summary}, 0 if ok else 1
@@ -273,6 +289,52 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], in
     return run, 0
 
 
+def cmd_tag(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    import dataclasses
+
+    from hydrus_motion.annotate import annotate_clips
+
+    def chosen(value: str | None, current: str | None) -> str | None:
+        return current if value is None else (None if value.lower() == "none" else value)
+
+    a = cfg.annotate
+    a = dataclasses.replace(
+        a, tagger=dataclasses.replace(a.tagger, model=chosen(args.tagger_model, a.tagger.model)),
+        captioner=dataclasses.replace(a.captioner,
+                                      model=chosen(args.captioner_model, a.captioner.model)))
+    cfg = dataclasses.replace(cfg, annotate=a)
+    results = annotate_clips(args.clips, cfg)
+    if not args.json:
+        for r in results:
+            _print_annotation(r.as_dict(cfg))
+    failed = sum(not r.ok for r in results)
+    _summary_line("tag", f"{len(results)} clip(s)", {"failed": failed})
+    return {"clips": [r.as_dict(cfg) for r in results],
+            "summary": {"clips": len(results), "failed": failed}}, 1 if failed else 0
+
+
+def _print_annotation(a: dict[str, Any]) -> None:
+    print(a["path"])
+    for error in a["errors"]:
+        print(f"  error: {error}")
+    if a["quality"]:
+        q = a["quality"]
+        print(f"  quality: motion {q['motion']}, sharpness {q['sharpness']}, "
+              f"brightness {q['brightness']}"
+              + (f", near duplicate of {a['near_duplicate_of']}" if a["near_duplicate_of"]
+                 else ""))
+    if a["tags"]:
+        scored = {**a["tags"]["character"], **a["tags"]["general"]}
+        print("  tags: " + ", ".join(f"{t} ({s:.2f})" for t, s in scored.items()))
+        if a["tags"]["rating"]:
+            print("  rating: " + ", ".join(f"{t} ({s:.2f})"
+                                           for t, s in a["tags"]["rating"].items()))
+    if a["caption"] is not None:
+        print(f"  caption: {a['caption']}")
+    if a["hydrus_tags"]:
+        print("  hydrus tags: " + ", ".join(a["hydrus_tags"]))
+
+
 def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
     """The one line an operator reads at the end of a run (stderr, so --json stays clean)."""
     detail = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
@@ -281,4 +343,4 @@ def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
 
 COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "ingest": cmd_ingest,
             "reconcile": cmd_reconcile, "export": cmd_export, "doctor": cmd_doctor,
-            "train": cmd_train}
+            "train": cmd_train, "tag": cmd_tag}

@@ -254,6 +254,69 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class TaggerConfig:
+    # Hugging Face repo id (downloaded once into the HF cache, then works offline) or a
+    # folder with model.onnx + selected_tags.csv; null: no tagger.
+    model: str | None = "SmilingWolf/wd-vit-tagger-v3"
+    # Mean probability over the sampled frames a tag needs (SmilingWolf's defaults).
+    general_threshold: float = field(default=0.35, metadata=_range(0, 1))
+    character_threshold: float = field(default=0.85, metadata=_range(0, 1))
+    # mcut: threshold at the largest gap between sorted probabilities, per clip.
+    general_mode: Literal["threshold", "mcut"] = "threshold"
+    character_mode: Literal["threshold", "mcut"] = "threshold"
+    # Tag names as the tagger writes them (spaces or underscores). include: only these.
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    batch_size: int = field(default=32, metadata=_range(1, 4096))  # frames per model run
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass(frozen=True)
+class CaptionerConfig:
+    # Any transformers image-text-to-text model that reads several images: repo id or
+    # folder; null: no caption.
+    model: str | None = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
+    prompt: str = ("Describe this video in one or two sentences: what is shown and how it "
+                   "moves.")
+    frames: int = field(default=6, metadata=_range(1, 64))  # spread over the whole clip
+    max_new_tokens: int = field(default=80, metadata=_range(1, 2048))
+    batch_size: int = field(default=4, metadata=_range(1, 256))  # clips per generate()
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    # motion = mean absolute change of a 64 px grey copy between frames, 0-255.
+    static_below: float = field(default=0.5, metadata=_range(0, 255))
+    high_above: float = field(default=12.0, metadata=_range(0, 255))
+    # sharpness = variance of the Laplacian of the sampled frames.
+    blurry_below: float = field(default=50.0, metadata=_range(0, None))
+    # brightness = mean grey level, 0-255.
+    dark_below: float = field(default=40.0, metadata=_range(0, 255))
+    bright_above: float = field(default=215.0, metadata=_range(0, 255))
+    # Clips whose sampled frames (as 8x8 colour thumbnails) differ by at most this many
+    # grey levels on average are flagged as near duplicates of the earlier one.
+    near_duplicate_diff: float = field(default=4.0, metadata=_range(0, 255))
+    namespace_motion: str = "motion"
+    namespace_quality: str = "quality"
+
+
+@dataclass(frozen=True)
+class AnnotateConfig:
+    # ingest annotates new clips before they are recorded; a failure leaves them untagged.
+    enabled: bool = True
+    # peak: frames from the middle of the clip (its subject, away from cut smear).
+    sampling: Literal["peak", "uniform"] = "peak"
+    frames: int = field(default=5, metadata=_range(1, 64))  # tagger frames per clip
+    peak_fraction: float = field(default=0.5, metadata=_range(0.05, 1))  # of the clip
+    frame_size: int = field(default=448, metadata=_range(32, 4096))  # decode long side, px
+    tagger: TaggerConfig = field(default_factory=TaggerConfig)
+    captioner: CaptionerConfig = field(default_factory=CaptionerConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+
+
+@dataclass(frozen=True)
 class Config:
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)
@@ -263,6 +326,7 @@ class Config:
     hydrus: HydrusConfig = field(default_factory=HydrusConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
 
 
 def resolve_config_path(cli_value: str | None) -> Path | None:

@@ -14,17 +14,22 @@ Nightly flow:
 
 The sidecar sits between detection and cutting on purpose: a person may edit it, and
 `slice` and `ingest` honour the edit. Clips are recorded before any request to Hydrus,
-so a Hydrus that is down or crashes loses nothing. Annotation joins before the push and
-training joins the nightly flow as they are built.
+so a Hydrus that is down or crashes loses nothing. New clips are annotated (tags,
+caption, quality) before they are recorded, so the push carries them; a clip whose
+annotation fails is recorded and pushed without it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from hydrus_motion.annotate import annotate_clips
+from hydrus_motion.annotate.annotator import annotation_parts
+from hydrus_motion.annotate.captioner import Captioner
+from hydrus_motion.annotate.wd_tagger import Tagger
 from hydrus_motion.clips.cut import ClipCutter, FfmpegCutter
 from hydrus_motion.clips.plan import plan_clips
 from hydrus_motion.config import Config, clips_dir
@@ -77,12 +82,16 @@ class IngestResult:
     source_sha256: str
     clips: list[ClipRecord]
     reused: bool  # the clips of this exact plan were already cut and recorded
+    # clip sha256 -> why (part of) its annotation failed; such clips go on without it
+    annotation_errors: dict[str, list[str]] = field(default_factory=dict)
 
 
 def ingest_video(video: Path, cfg: Config, store: Store, *,
                  detector: SceneDetector | None = None,
-                 cutter: ClipCutter | None = None) -> IngestResult:
-    """Scenes (unless a current sidecar exists), clips, local records. No Hydrus yet."""
+                 cutter: ClipCutter | None = None, tagger: Tagger | None = None,
+                 captioner: Captioner | None = None) -> IngestResult:
+    """Scenes (unless a current sidecar exists), clips, annotations, local records.
+    No Hydrus yet. A clip whose annotation fails is recorded without it."""
     source_sha256 = file_sha256(video)
     sidecar = default_sidecar_path(video)
     if _current(sidecar, video):
@@ -97,16 +106,22 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
     clips = (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir)
     source = {"name": video.name, "sha256": source_sha256, "frames": info.frames_hint,
               "fps": float(info.fps), "width": info.width, "height": info.height}
-    records = []
-    for clip in clips:
+    annotations = annotate_clips([c.path for c in clips], cfg, tagger, captioner) \
+        if cfg.annotate.enabled and clips else [None] * len(clips)
+    records, errors = [], {}
+    for clip, note in zip(clips, annotations):
+        extra_tags, caption, models = annotation_parts(note, cfg, tagger, captioner)
         record = ClipRecord(
             sha256=file_sha256(clip.path), path=clip.path, source_path=str(video.resolve()),
             source_sha256=source_sha256, scene=clip.scene, start_frame=clip.start_frame,
-            end_frame=clip.end_frame, tags=tuple(clip_tags(cfg, video.stem, clip.scene)),
-            notes=clip_notes(cfg, clip, source))
+            end_frame=clip.end_frame,
+            tags=tuple(clip_tags(cfg, video.stem, clip.scene, extra_tags)),
+            notes=clip_notes(cfg, clip, source, caption, models))
         store.add_clip(record)
         records.append(store.clip(record.sha256) or record)
-    return IngestResult(video, source_sha256, records, reused=False)
+        if note is not None and note.errors:
+            errors[record.sha256] = note.errors
+    return IngestResult(video, source_sha256, records, reused=False, annotation_errors=errors)
 
 
 def push(gateway: HydrusGateway, store: Store, records: list[ClipRecord]) -> list[PushOutcome]:

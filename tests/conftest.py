@@ -24,6 +24,9 @@ from hydrus_motion.config import Config, config_from_dict
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "pyscenedetect"
 
+# Tests never reach the Hugging Face hub: a model id must come from a (test-made) cache.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 if not shutil.which("ffmpeg"):
     pytest.exit("ffmpeg is required for the tests: run scripts/test.sh, which installs it", 2)
 

@@ -45,6 +45,7 @@ def write_config(tmp_path, fake, key=ALL_KEY, **hydrus) -> str:
     path.write_text(json.dumps({
         "paths": {"state_dir": str(tmp_path / "state")},
         "encode": {"preset": "ultrafast"},  # the push is under test, not the encoder
+        "annotate": {"enabled": False},  # ... nor the annotator (test_annotate_ingest.py)
         "hydrus": {"api_url": fake.url, "access_key": key, "backoff_s": 0, "retries": 1,
                    **hydrus}}))
     return str(path)
