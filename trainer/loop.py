@@ -80,8 +80,8 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
 
     # Resolved once: `export` switches the dataset link atomically to a new build, and this
     # run must keep reading the build it started with.
-    dataset = Path(cfg.dataset).expanduser().resolve()
-    clips, skipped = load_clips(dataset, cfg.data.decode_timeout_s)
+    dataset_dir = Path(cfg.dataset).expanduser().resolve()
+    clips, skipped = load_clips(dataset_dir, cfg.data.decode_timeout_s)
     for problem in skipped:
         log.warning("skipping clip: %s", problem)
     d = cfg.data
@@ -185,7 +185,7 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
 
         state = _final_state(accelerator.unwrap_model(unet), ema, params)
         result = publish_run(cfg, out, state, adapter_config, adapter_variant(adapter_config),
-                             init_desc, dataset_id(dataset), step, skipped, started,
+                             init_desc, dataset_id(dataset_dir), step, skipped, started,
                              resume_dir, (vae, text_encoder, tokenizer,
                                           accelerator.unwrap_model(unet), ema, params))
     accelerator.end_training()
