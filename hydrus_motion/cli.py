@@ -64,6 +64,18 @@ def _parser() -> argparse.ArgumentParser:
                                "Hydrus lost (it commits every 30 s, so a crash loses writes).")
 
     sub.add_parser("doctor", parents=[common], help="preflight checks; exit 1 if any fails")
+
+    sub.add_parser("daemon", parents=[common], help="watch a folder, process, push, schedule",
+                   description="Run until stopped (SIGINT/SIGTERM): take settled videos from "
+                               "daemon.watch_dir, run them through detect, slice, annotate and "
+                               "push, and run the nightly job on its cron schedule.")
+    sub.add_parser("status", parents=[common], help="queue, failures and last runs",
+                   description="Queue counts per stage, failures with reasons, quarantined "
+                               "videos, and the last runs. Works while the daemon runs.")
+    sub.add_parser("nightly", parents=[common], help="the nightly job, once (for timers)",
+                   description="Run the nightly job once (today: push queued clips and "
+                               "re-check recent pushes) and record it in the run history; "
+                               "skipped if another nightly run holds the lock.")
     return parser
 
 
@@ -228,3 +240,38 @@ def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
 
 COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "ingest": cmd_ingest,
             "reconcile": cmd_reconcile, "doctor": cmd_doctor}
+
+
+def cmd_daemon(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.daemon import Daemon
+
+    for handler in logging.getLogger().handlers:  # a long-running log wants the time
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
+                                               "%(message)s", "%Y-%m-%d %H:%M:%S"))
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # we log our own lines
+    logging.getLogger("watchdog").setLevel(logging.WARNING)
+    path = resolve_config_path(args.config)
+    code = Daemon(cfg, path.resolve() if path else None).run()
+    return {"stopped": True}, code
+
+
+def cmd_status(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.status import gather, render
+
+    doc = gather(cfg)
+    if not args.json:
+        print(render(doc))
+    return doc, 0
+
+
+def cmd_nightly(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.schedule import run_nightly
+
+    result, code = run_nightly(cfg)
+    counts = result["details"].get("reconcile", {})
+    _summary_line("nightly", f"run {result['run']} {result['outcome']}",
+                  {k: v for k, v in counts.items() if isinstance(v, int)})
+    return result, code
+
+
+COMMANDS.update({"daemon": cmd_daemon, "status": cmd_status, "nightly": cmd_nightly})

@@ -125,3 +125,16 @@ def _current(sidecar: Path, video: Path) -> bool:
 def _same_plan(known: list[ClipRecord], spans: list[ClipSpan]) -> bool:
     return {(r.start_frame, r.end_frame) for r in known} == \
         {(s.start_frame, s.end_frame) for s in spans}
+
+
+def nightly(cfg: Config, store: Store, gateway: HydrusGateway) -> dict:
+    """The nightly job's body; `hydrus-motion nightly` and the daemon's schedule run it.
+
+    Today: push what is queued and re-check recent pushes (reconcile). Issue 8 extends
+    this with export -> train -> samples back into Hydrus. Returns the run's details
+    (recorded as JSON in the run history).
+    """
+    from hydrus_motion.hydrus.push import summarise
+
+    outcomes = reconcile(gateway, store, cfg)
+    return {"reconcile": {"checked": len(outcomes), **summarise(outcomes)}}

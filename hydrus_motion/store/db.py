@@ -38,6 +38,53 @@ MIGRATIONS = (
     CREATE INDEX clips_by_source ON clips(source_sha256);
     CREATE INDEX clips_by_status ON clips(push_status, pushed_at);
     """,
+    # 2: the daemon (store/queue.py, store/runs.py): videos taken from the watch folder,
+    # one durable job per video and stage, the files already looked at, run history.
+    """
+    CREATE TABLE sources (
+        sha256       TEXT PRIMARY KEY,
+        path         TEXT NOT NULL,   -- where the video is now (watch folder, archive, ...)
+        name         TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        status       TEXT NOT NULL DEFAULT 'active',  -- active|done|quarantined|failed
+        reason       TEXT,
+        clips        INTEGER,
+        created_at   REAL NOT NULL,
+        finished_at  REAL
+    );
+    CREATE TABLE jobs (
+        id            INTEGER PRIMARY KEY,
+        stage         TEXT NOT NULL,   -- detect|slice|annotate|push|reconcile
+        source_sha256 TEXT NOT NULL REFERENCES sources(sha256),
+        status        TEXT NOT NULL DEFAULT 'queued',  -- queued|running|done|failed
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        not_before    REAL NOT NULL DEFAULT 0,
+        created_at    REAL NOT NULL,
+        updated_at    REAL NOT NULL,
+        UNIQUE (stage, source_sha256)
+    );
+    CREATE INDEX jobs_due ON jobs(status, stage, not_before);
+    CREATE TABLE seen_files (
+        path      TEXT PRIMARY KEY,   -- a file in the watch folder we already decided on
+        size      INTEGER NOT NULL,
+        mtime_ns  INTEGER NOT NULL,
+        sha256    TEXT NOT NULL,
+        decision  TEXT NOT NULL,      -- taken|duplicate
+        seen_at   REAL NOT NULL
+    );
+    CREATE TABLE runs (
+        id           INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL,   -- nightly
+        started_at   REAL NOT NULL,
+        finished_at  REAL,
+        outcome      TEXT,            -- ok|failed|skipped; NULL while running (or killed)
+        error        TEXT,
+        details      TEXT,            -- JSON
+        pid          INTEGER NOT NULL
+    );
+    CREATE INDEX runs_by_kind ON runs(kind, started_at);
+    """,
 )
 
 QUEUED, PUSHED, DELETED, FAILED = "queued", "pushed", "deleted", "failed"
