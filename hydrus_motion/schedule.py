@@ -109,6 +109,7 @@ def run_nightly(cfg: Config) -> tuple[dict[str, Any], int]:
     log.info("nightly: run %d started", run_id)
     try:
         details = nightly(cfg, store, connect_gateway(cfg))
+        runs.finish(run_id, OK, details=details)
     except HydrusMotionError as exc:
         runs.finish(run_id, FAILED, exc.message)
         log.error("nightly: run %d failed: %s", run_id, exc.message)
@@ -120,7 +121,6 @@ def run_nightly(cfg: Config) -> tuple[dict[str, Any], int]:
         signal.signal(signal.SIGTERM, previous)
         lock.release()
         store.close()
-    runs.finish(run_id, OK, details=details)
     return {"run": run_id, "outcome": OK, "error": None, "details": details}, 0
 
 
