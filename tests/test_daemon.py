@@ -330,7 +330,17 @@ def test_daemon_refuses_a_second_instance_and_a_missing_watch_folder(tmp_path, h
     daemon = DaemonUnderTest(tmp_path, hydrus).start()
     second = run_cli("daemon", "--config", str(daemon.config))
     assert second.returncode == 1 and f"another daemon (pid {daemon.proc.pid})" in second.stderr
+    doctor = run_cli("doctor", "--json", "--config", str(daemon.config))
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert doctor.returncode == 0, doctor.stdout
+    assert checks["daemon"]["detail"] == f"running (pid {daemon.proc.pid})"
+    assert "schema 2, journal wal" in checks["state folder"]["detail"]
+    assert checks["watch folder"]["ok"] and checks["file events"]["ok"]
+    assert checks["quarantine folder"]["ok"] and checks["nightly schedule"]["ok"]
     assert daemon.stop() == 0
     shutil.rmtree(daemon.watch)
     gone = run_cli("daemon", "--config", str(daemon.config))
     assert gone.returncode == 1 and "the watch folder does not exist" in gone.stderr
+    doctor = run_cli("doctor", "--json", "--config", str(daemon.config))
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert doctor.returncode == 1 and not checks["watch folder"]["ok"]
