@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -122,3 +123,52 @@ def test_settle_needs_size_and_mtime_unchanged_for_the_whole_period():
 ])
 def test_temporary_hidden_and_own_names_are_never_taken(name, ok):
     assert is_candidate_name(name) is ok
+
+
+def test_an_old_state_file_is_backed_up_and_upgraded_in_place(tmp_path):
+    from hydrus_motion.store.db import MIGRATIONS
+
+    path = tmp_path / "state.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+    conn.execute("INSERT INTO clips (sha256, path, source_path, source_sha256, scene, "
+                 "start_frame, end_frame, tags, notes, created_at) VALUES "
+                 "('c1', '/c.mp4', '/v.mp4', 's1', 1, 0, 61, '[]', '{}', 0)")
+    conn.commit()
+    conn.close()
+    store = open_store(tmp_path)
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert store.clip("c1").end_frame == 61  # kept
+    assert JobQueue(store).add_source("s1", "/v.mp4", "v.mp4", 1)  # new tables work
+    old = sqlite3.connect(tmp_path / "state.sqlite3.v1.bak")
+    assert old.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_intake_takes_settled_files_once_and_remembers_kept_duplicates(tmp_path, monkeypatch):
+    from hydrus_motion.ingest.intake import Intake
+
+    watch = tmp_path / "watch"
+    (watch / "deeper").mkdir(parents=True)
+    cfg = config_from_dict({"paths": {"state_dir": str(tmp_path / "state")},
+                            "daemon": {"watch_dir": str(watch), "after_success": "keep"}})
+    now = [0.0]
+    queue = JobQueue(open_store(tmp_path / "state"))
+    intake = Intake(cfg, queue, SettleTracker(10, clock=lambda: now[0]))
+    (watch / "a.mp4").write_bytes(b"same bytes")
+    (watch / "deeper" / "b.mp4").write_bytes(b"same bytes")
+    (watch / "c.mp4.part").write_bytes(b"still downloading")
+    assert intake.pass_once() == 2  # both seen, neither settled
+    now[0] = 10
+    assert intake.pass_once() == 0
+    assert intake.counts == {"taken": 1, "duplicates": 1}
+    assert queue.counts()["detect"]["queued"] == 1
+    assert (watch / "deeper" / "b.mp4").exists()  # keep: the duplicate stays, remembered
+    hashed = []
+    import hydrus_motion.ingest.intake as intake_module
+
+    real = intake_module.file_sha256
+    monkeypatch.setattr(intake_module, "file_sha256", lambda p: hashed.append(p) or real(p))
+    now[0] = 100
+    intake.pass_once()
+    intake.pass_once()
+    assert hashed == [] and intake.counts == {"taken": 1, "duplicates": 1}

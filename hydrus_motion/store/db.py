@@ -11,6 +11,7 @@ how many have run, so an old state file is upgraded in place.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -166,6 +167,7 @@ def open_store(state_dir: Path) -> Store:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode = WAL")  # the daemon reads while a worker writes
     conn.execute("PRAGMA synchronous = FULL")  # a record we said exists must survive a crash
+    _backup_before_upgrade(conn, path)
     _migrate(conn)
     return Store(conn, path)
 
@@ -174,6 +176,20 @@ def _migrate(conn: sqlite3.Connection) -> None:
     done = conn.execute("PRAGMA user_version").fetchone()[0]
     for number, script in enumerate(MIGRATIONS[done:], start=done + 1):
         conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+
+def _backup_before_upgrade(conn: sqlite3.Connection, path: Path) -> None:
+    """Copy an existing state file aside before its schema changes (`state.sqlite3.vN.bak`)."""
+    done = conn.execute("PRAGMA user_version").fetchone()[0]
+    if not 0 < done < len(MIGRATIONS):
+        return
+    backup = path.with_name(f"{path.name}.v{done}.bak")
+    if not backup.exists():
+        with sqlite3.connect(backup) as target:
+            conn.backup(target)
+        target.close()
+    logging.getLogger(__name__).info("state: upgrading %s from schema %d to %d (backup: %s)",
+                                     path, done, len(MIGRATIONS), backup.name)
 
 
 def _record(row: sqlite3.Row) -> ClipRecord:
