@@ -262,13 +262,18 @@ class Daemon:
         from hydrus_motion.store.queue import QUARANTINED
 
         source = ctx.queue.source(job.source_sha256)
-        target = quarantine(Path(source.path), quarantine_dir(self.cfg), source.sha256,
-                            job.stage, reason)
+        try:
+            target = quarantine(Path(source.path), quarantine_dir(self.cfg), source.sha256,
+                                job.stage, reason)
+        except OSError as exc:  # left where it is; remembered, so it is not taken again
+            target = Path(source.path)
+            reason = f"{reason} (could not move it to quarantine: {exc.strerror or exc})"
         ctx.queue.fail(job, reason)
         ctx.queue.fail_source(source.sha256, reason)
         ctx.queue.update_source(source.sha256, status=QUARANTINED, path=str(target),
                                 reason=reason)
-        ctx.queue.forget(source.path)
+        if target != Path(source.path):
+            ctx.queue.forget(source.path)
         self.count("quarantined")
         log.warning("%s: quarantined to %s: %s", source.name, target, reason)
 

@@ -171,7 +171,7 @@ class NightlySchedule:
         code = self._child.wait()  # its own log lines go to our stderr, one per event
         with self._lock:
             self._child = None
-        if code not in (0, -signal.SIGTERM):
+        if code != 0 and not self.stop_event.is_set():  # a stop's exit code is expected
             log.warning("nightly: the run exited with %d (see `hydrus-motion status`)", code)
 
     def stop(self, grace_s: float) -> None:

@@ -26,6 +26,19 @@ SCENES_CLIPS = 4  # conftest's scenes_video: four scenes, each long enough for a
 TEMP_MARKS = (".hydrus-motion-", ".part", ".tmp")
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_outlives_its_test():
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class DaemonUnderTest:
     def __init__(self, tmp: Path, fake, **daemon: object):
         self.tmp = tmp
@@ -53,6 +66,7 @@ class DaemonUnderTest:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hydrus_motion", "daemon", "--config", str(self.config)],
                 stdout=log, stderr=subprocess.STDOUT)
+        STARTED.append(self.proc)
         self.wait_for(lambda: self.log.read_text().count("daemon: watching") > starts,
                       "start-up")
         return self
@@ -213,6 +227,7 @@ def test_fifty_videos_broken_files_duplicates_and_temp_names(
     runs = daemon.query("SELECT outcome FROM runs ORDER BY id")
     assert [r[0] for r in runs] == ["ok", "ok"]
     assert daemon.stop() == 0
+    assert ALL_KEY not in daemon.log.read_text()
     assert peak_rss_kib < 400 * 1024, f"daemon peak RSS {peak_rss_kib} KiB"
 
     status = run_cli("status", "--json", "--config", str(daemon.config))
@@ -288,6 +303,7 @@ def test_hydrus_down_local_stages_go_on_and_pushes_drain_when_it_is_back(
     assert daemon.stop(signal.SIGINT) == 0
     assert_scenes_clips_in_hydrus_once(hydrus, daemon, "film")
     assert daemon.sources() == {"film.mp4": "done"}
+    assert ALL_KEY not in daemon.log.read_text()  # not even in the errors it logged
 
 
 def test_a_file_still_growing_is_not_taken_before_it_settles(tmp_path, hydrus, scenes_video):
