@@ -91,16 +91,19 @@ def push(ctx: StageContext, job: Job) -> None:
                if r.push_status == QUEUED]
     outcomes = push_clips(ctx.gateway(), ctx.store, records)  # raises if Hydrus is down
     source = _source(ctx, job)
-    moved = finish_video(Path(source.path), ctx.cfg.daemon.after_success, archive_dir(ctx.cfg),
-                         source.sha256)
+    action = ctx.cfg.daemon.after_success
+    present = Path(source.path).exists()
+    moved = finish_video(Path(source.path), action, archive_dir(ctx.cfg), source.sha256)
     ctx.queue.update_source(source.sha256, status=FINISHED,
                             path=str(moved) if moved else None)
     if moved != Path(source.path):  # it left the watch folder: that name is free again
         ctx.queue.forget(source.path)
     counts = ", ".join(f"{n} {what}" for what, n in summarise(outcomes).items())
-    where = {"move": f"archived to {moved}", "keep": "kept in place",
-             "delete": "deleted"}[ctx.cfg.daemon.after_success] if moved or \
-        ctx.cfg.daemon.after_success == "delete" else "already moved"
+    if not present:
+        where = "already moved before a restart"
+    else:
+        where = {"move": f"archived to {moved}", "keep": "kept in place",
+                 "delete": "deleted"}[action]
     log.info("%s: done: %d clip(s)%s; source %s", source.name, len(records),
              f" ({counts})" if counts else "", where)
 

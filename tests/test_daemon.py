@@ -307,12 +307,12 @@ def test_hydrus_down_local_stages_go_on_and_pushes_drain_when_it_is_back(
 
 
 def test_a_file_still_growing_is_not_taken_before_it_settles(tmp_path, hydrus, scenes_video):
-    daemon = DaemonUnderTest(tmp_path, hydrus, settle_s=1.0).start()
+    daemon = DaemonUnderTest(tmp_path, hydrus, settle_s=2.0, after_success="delete").start()
     data = scenes_video.read_bytes()
     target = daemon.watch / "growing.mp4"
     with target.open("wb") as fh:
         step = len(data) // 20
-        for n in range(0, len(data), step):  # ~3 s of writes, each sooner than settle_s
+        for n in range(0, len(data), step):  # ~3 s of writes, each far sooner than settle_s
             fh.write(data[n:n + step])
             fh.flush()
             os.fsync(fh.fileno())
@@ -322,6 +322,7 @@ def test_a_file_still_growing_is_not_taken_before_it_settles(tmp_path, hydrus, s
     assert daemon.query("SELECT size FROM sources") == [(len(data),)]
     assert daemon.stop() == 0
     assert_scenes_clips_in_hydrus_once(hydrus, daemon, "growing")
+    assert list(daemon.watch.iterdir()) == []  # after_success: delete, sidecar included
 
 
 def test_nightly_one_shot_records_runs_and_never_runs_twice_at_once(tmp_path, hydrus):
