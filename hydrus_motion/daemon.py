@@ -214,7 +214,7 @@ class Daemon:
     def _run_job(self, ctx, job) -> str:
         from hydrus_motion.errors import Interrupted
         from hydrus_motion.hydrus.gateway import HydrusAccessError, HydrusError
-        from hydrus_motion.jobs import STAGE_RUNNERS, SourceGone
+        from hydrus_motion.jobs import STAGE_RUNNERS
 
         name = ctx.queue.source(job.source_sha256).name
         d = self.cfg.daemon
@@ -234,12 +234,11 @@ class Daemon:
                 ctx.queue.retry(job, message, 0, attempted=False)  # due once Hydrus is back
                 log.warning("%s: %s waits for Hydrus: %s", name, job.stage, message)
                 return "hydrus down"
-            if job.stage in CPU_STAGES and isinstance(exc, BadVideo | SidecarError):
+            # a file that vanished is not broken: it may have been renamed (intake follows)
+            gone = not Path(ctx.queue.source(job.source_sha256).path).exists()
+            if job.stage in CPU_STAGES and isinstance(exc, BadVideo | SidecarError) and not gone:
                 self._quarantine(ctx, job, message)
                 return "quarantined"
-            if isinstance(exc, SourceGone):
-                self._give_up(ctx, job, message)
-                return "failed"
             if not isinstance(exc, HydrusMotionError):
                 log.exception("%s: %s hit an unexpected error", name, job.stage)
             attempts = job.attempts + 1

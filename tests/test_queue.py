@@ -172,3 +172,32 @@ def test_intake_takes_settled_files_once_and_remembers_kept_duplicates(tmp_path,
     intake.pass_once()
     intake.pass_once()
     assert hashed == [] and intake.counts == {"taken": 1, "duplicates": 1}
+
+
+def test_intake_follows_a_renamed_file_and_retries_one_that_failed_for_good(tmp_path):
+    from hydrus_motion.ingest.intake import Intake
+    from hydrus_motion.store.queue import GAVE_UP
+
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    cfg = config_from_dict({"paths": {"state_dir": str(tmp_path / "state")},
+                            "daemon": {"watch_dir": str(watch), "settle_s": 0}})
+    queue = JobQueue(open_store(tmp_path / "state"))
+    intake = Intake(cfg, queue)
+    (watch / "a.mp4").write_bytes(b"video bytes")
+    intake.pass_once()
+    intake.pass_once()
+    sha = queue.claim(("detect",)).source_sha256
+    (watch / "a.mp4").rename(watch / "renamed.mp4")  # while its job runs
+    intake.pass_once()
+    intake.pass_once()
+    assert queue.source(sha).path == str((watch / "renamed.mp4").resolve())
+    assert intake.counts == {"taken": 1}
+
+    queue.fail_source(sha, "disk full")
+    queue.update_source(sha, status=GAVE_UP, reason="disk full")
+    (watch / "renamed.mp4").rename(watch / "again.mp4")  # a person drops it again
+    intake.pass_once()
+    intake.pass_once()
+    assert queue.source(sha).status == "active" and queue.source(sha).name == "again.mp4"
+    assert queue.claim(("detect",)).source_sha256 == sha  # from the first stage again

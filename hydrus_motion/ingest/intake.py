@@ -17,7 +17,7 @@ from hydrus_motion.config import Config, archive_dir, clips_dir, quarantine_dir,
 from hydrus_motion.ingest.content import file_sha256
 from hydrus_motion.ingest.dispose import finish_video
 from hydrus_motion.ingest.watch import SettleTracker, readable, scan
-from hydrus_motion.store.queue import DUPLICATE, TAKEN, JobQueue
+from hydrus_motion.store.queue import ACTIVE, DUPLICATE, GAVE_UP, TAKEN, JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ class Intake:
             log.info("%s: taken (%d bytes, sha256 %s)", path.name, size, sha256[:12])
             return
         known = self.queue.source(sha256)
+        if known and self._taken_again(known, path, size, mtime_ns):
+            return
         self.counts["duplicates"] += 1
         log.info("%s: skipped: same content as %s (%s)", path.name,
                  known.name if known else "?", known.status if known else "?")
@@ -84,3 +86,21 @@ class Intake:
             self.queue.remember(str(path), size, mtime_ns, sha256, DUPLICATE)
         elif moved:
             log.info("%s: duplicate moved to %s", path.name, moved)
+
+    def _taken_again(self, known, path: Path, size: int, mtime_ns: int) -> bool:
+        """Same content as a known video, but not a duplicate to skip: True if handled."""
+        if known.status == ACTIVE and not Path(known.path).exists():
+            # renamed or moved within the watch folder while it waited: follow it
+            self.queue.update_source(known.sha256, path=str(path))
+            log.info("%s: %s moved here while queued; following it", path.name, known.name)
+        elif known.status == GAVE_UP:
+            # failed for good before (not broken: quarantined ones stay skipped); a
+            # person dropped it again, so try again from the start
+            self.queue.restart_source(known.sha256, str(path), path.name)
+            self.counts["taken"] += 1
+            log.info("%s: taken again (it failed before: %s)", path.name, known.reason)
+        else:
+            return False
+        self.queue.forget(known.path)
+        self.queue.remember(str(path), size, mtime_ns, known.sha256, TAKEN)
+        return True

@@ -67,6 +67,15 @@ class JobQueue:
             self._enqueue(STAGES[0], sha256, now, 0.0)
         return True
 
+    def restart_source(self, sha256: str, path: str, name: str) -> None:
+        """A video that failed for good, dropped again: start it over from the first stage."""
+        now = time.time()
+        with self.conn:
+            self.conn.execute("UPDATE sources SET status = ?, path = ?, name = ?, reason = NULL,"
+                              " finished_at = NULL WHERE sha256 = ?", (ACTIVE, path, name, sha256))
+            self.conn.execute("DELETE FROM jobs WHERE source_sha256 = ?", (sha256,))
+            self._enqueue(STAGES[0], sha256, now, 0.0)
+
     def source(self, sha256: str) -> Source | None:
         row = self.conn.execute("SELECT sha256, path, name, size, status, reason, clips "
                                 "FROM sources WHERE sha256 = ?", (sha256,)).fetchone()
