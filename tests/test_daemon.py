@@ -40,7 +40,7 @@ def no_daemon_outlives_its_test():
 
 
 class DaemonUnderTest:
-    def __init__(self, tmp: Path, fake, **daemon: object):
+    def __init__(self, tmp: Path, fake, key: str = ALL_KEY, **daemon: object):
         self.tmp = tmp
         self.watch = tmp / "watch"
         self.watch.mkdir(exist_ok=True)
@@ -52,7 +52,7 @@ class DaemonUnderTest:
         clips = daemon.pop("clips", {})
         self.config.write_text(json.dumps({
             "paths": {"state_dir": str(self.state)}, "encode": encode, "clips": clips,
-            "hydrus": {"api_url": fake.url, "access_key": ALL_KEY, "backoff_s": 0,
+            "hydrus": {"api_url": fake.url, "access_key": key, "backoff_s": 0,
                        "retries": 0},
             "daemon": {"watch_dir": str(self.watch), "settle_s": 0.3, "rescan_s": 0.3,
                        "poll_s": 0.05, "hydrus_retry_s": 0.2, "reconcile_after_s": 0.2,
@@ -304,6 +304,22 @@ def test_hydrus_down_local_stages_go_on_and_pushes_drain_when_it_is_back(
     assert_scenes_clips_in_hydrus_once(hydrus, daemon, "film")
     assert daemon.sources() == {"film.mp4": "done"}
     assert ALL_KEY not in daemon.log.read_text()  # not even in the errors it logged
+
+
+def test_reconcile_stage_repairs_what_a_hydrus_crash_lost(tmp_path, hydrus, scenes_video):
+    no_commit = "d4" * 32  # may import, tag and note, but not force a commit
+    hydrus.keys[no_commit] = ("no commit", (1, 2, 3, 7))
+    daemon = DaemonUnderTest(tmp_path, hydrus, key=no_commit, reconcile_after_s=1.5).start()
+    shutil.copy(scenes_video, daemon.watch / "film.mp4")
+    daemon.wait_for(lambda: daemon.query("SELECT status FROM jobs WHERE stage = 'push'") ==
+                    [("done",)], "the push")
+    assert len(hydrus.db.files) == SCENES_CLIPS
+    hydrus.crash()  # kill -9 before Hydrus' own 30 s commit: every write is gone
+    assert hydrus.db.files == {}
+    daemon.wait_for(daemon.settled, "the reconcile stage")
+    assert daemon.stop() == 0
+    assert_scenes_clips_in_hydrus_once(hydrus, daemon, "film")
+    assert "reconcile repaired 4 clip(s) Hydrus had lost" in daemon.log.read_text()
 
 
 def test_a_file_still_growing_is_not_taken_before_it_settles(tmp_path, hydrus, scenes_video):
