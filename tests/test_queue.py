@@ -201,3 +201,16 @@ def test_intake_follows_a_renamed_file_and_retries_one_that_failed_for_good(tmp_
     intake.pass_once()
     assert queue.source(sha).status == "active" and queue.source(sha).name == "again.mp4"
     assert queue.claim(("detect",)).source_sha256 == sha  # from the first stage again
+
+
+def test_status_calls_a_run_whose_process_died_interrupted(tmp_path):
+    from hydrus_motion.status import gather, render
+
+    cfg = config_from_dict({"paths": {"state_dir": str(tmp_path)},
+                            "nightly": {"timezone": "UTC"}})
+    runs = RunLog(open_store(tmp_path))
+    runs.start("nightly")  # never finished, and nobody holds nightly.lock: it was killed
+    doc = gather(cfg)
+    assert doc["runs"][0]["outcome"] == "interrupted"
+    assert doc["nightly"]["next"].endswith("03:30+00:00")
+    assert "run 1 nightly" in render(doc) and "interrupted" in render(doc)
