@@ -283,6 +283,24 @@ def test_kill_9_in_the_middle_of_a_video_loses_and_duplicates_nothing(
     assert temp_files(daemon.state, daemon.watch) == []
 
 
+def test_kill_9_in_the_middle_of_a_push_uploads_nothing_twice(tmp_path, hydrus, scenes_video):
+    daemon = DaemonUnderTest(tmp_path, hydrus).start()
+    shutil.copy(scenes_video, daemon.watch / "film.mp4")
+    deadline = time.monotonic() + 90
+    while not any(path == "/add_files/add_file" for _, path in list(hydrus.requests)):
+        assert time.monotonic() < deadline, daemon.log.read_text()[-2000:]
+        time.sleep(0.002)
+    daemon.kill9()  # the first clip is in Hydrus, our store does not know it yet
+    assert daemon.query("SELECT status FROM jobs WHERE stage = 'push'") == [("running",)]
+    daemon.start()
+    daemon.wait_for(daemon.settled, "the push after the restart")
+    assert daemon.stop() == 0
+    assert_scenes_clips_in_hydrus_once(hydrus, daemon, "film")
+    uploads = [r for r in hydrus.requests if r[1] == "/add_files/add_file"]
+    assert len(uploads) == SCENES_CLIPS  # the one Hydrus had was not sent again
+    assert "already in hydrus" in daemon.log.read_text()
+
+
 def test_hydrus_down_local_stages_go_on_and_pushes_drain_when_it_is_back(
         tmp_path, hydrus, scenes_video):
     hydrus.stop()
