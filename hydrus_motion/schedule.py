@@ -164,10 +164,10 @@ class NightlySchedule:
         argv = [sys.executable, "-m", "hydrus_motion", "nightly"]
         if self.config_path:
             argv += ["--config", str(self.config_path)]
-        from hydrus_motion.tools import _popen_kwargs
+        from hydrus_motion.tools import start_process
 
         with self._lock:
-            self._child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **_popen_kwargs())
+            self._child = start_process(argv, stdin=subprocess.DEVNULL)
         code = self._child.wait()  # its own log lines go to our stderr, one per event
         with self._lock:
             self._child = None

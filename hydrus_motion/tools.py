@@ -91,6 +91,12 @@ def _die_with_parent(parent: int):
     return in_child
 
 
+def start_process(argv: Sequence[str], **kwargs) -> subprocess.Popen:
+    """A child in its own process group that dies with us (Linux), for callers that stop it
+    their own way (the nightly run gets SIGTERM and time); `children` does not track it."""
+    return subprocess.Popen([str(a) for a in argv], **kwargs, **_popen_kwargs())
+
+
 class _Children:
     """Every running child, so a stop can kill them all; after `stop()` none may start.
 
