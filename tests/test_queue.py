@@ -214,3 +214,21 @@ def test_status_calls_a_run_whose_process_died_interrupted(tmp_path):
     assert doc["runs"][0]["outcome"] == "interrupted"
     assert doc["nightly"]["next"].endswith("03:30+00:00")
     assert "run 1 nightly" in render(doc) and "interrupted" in render(doc)
+
+
+def test_a_watch_folder_that_goes_away_is_one_warning_and_comes_back(tmp_path, caplog):
+    from hydrus_motion.ingest.intake import Intake
+
+    watch = tmp_path / "watch"
+    cfg = config_from_dict({"paths": {"state_dir": str(tmp_path / "state")},
+                            "daemon": {"watch_dir": str(watch), "settle_s": 0}})
+    intake = Intake(cfg, JobQueue(open_store(tmp_path / "state")))
+    for _ in range(3):
+        intake.pass_once()
+    assert [r.message for r in caplog.records].count(
+        f"watch: cannot list {watch} (No such file or directory); trying again every rescan") == 1
+    watch.mkdir()
+    (watch / "a.mp4").write_bytes(b"x")
+    intake.pass_once()
+    intake.pass_once()
+    assert intake.counts == {"taken": 1} and intake.unlistable is None

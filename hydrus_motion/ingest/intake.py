@@ -32,11 +32,23 @@ class Intake:
         self.skip = tuple(p.resolve() for p in (archive_dir(cfg), quarantine_dir(cfg),
                                                 clips_dir(cfg), state_dir(cfg)))
         self.counts: Counter[str] = Counter()
+        self.unlistable: str | None = None  # why the watch folder cannot be listed now
 
     def pass_once(self) -> int:
         """Look at every candidate once; returns how many are still settling."""
+        try:
+            candidates = list(scan(self.root.resolve(), self.cfg.daemon.recursive, self.skip))
+        except OSError as exc:  # one line per outage, not one per rescan
+            if self.unlistable is None:
+                log.warning("watch: cannot list %s (%s); trying again every rescan",
+                            self.root, exc.strerror or exc)
+            self.unlistable = str(exc)
+            return self.tracker.pending
+        if self.unlistable is not None:
+            log.info("watch: %s can be listed again", self.root)
+            self.unlistable = None
         present = set()
-        for path in scan(self.root.resolve(), self.cfg.daemon.recursive, self.skip):
+        for path in candidates:
             present.add(path)
             try:
                 stat = path.stat()

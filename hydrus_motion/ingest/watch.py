@@ -34,19 +34,26 @@ def is_candidate_name(name: str) -> bool:
     return not lower.endswith(TEMP_SUFFIXES + OWN_SUFFIXES)
 
 
-def scan(root: Path, recursive: bool, skip: tuple[Path, ...] = ()) -> Iterator[Path]:
-    """Candidate files under `root` (hidden folders and `skip` folders left out)."""
+def scan(root: Path, recursive: bool, skip: tuple[Path, ...] = (),
+         top: bool = True) -> Iterator[Path]:
+    """Candidate files under `root` (hidden folders and `skip` folders left out).
+
+    OSError when `root` itself cannot be listed (say, a network drive that went away);
+    a sub-folder that cannot be listed is passed over.
+    """
     try:
         entries = list(os.scandir(root))
     except OSError as exc:
-        log.warning("watch: cannot list %s: %s", root, exc.strerror or exc)
+        if top:
+            raise
+        log.debug("watch: cannot list %s: %s", root, exc.strerror or exc)
         return
     for entry in entries:
         try:
             if entry.is_dir(follow_symlinks=False):
                 path = Path(entry.path)
                 if recursive and not entry.name.startswith(".") and path not in skip:
-                    yield from scan(path, recursive, skip)
+                    yield from scan(path, recursive, skip, top=False)
             elif entry.is_file() and is_candidate_name(entry.name):
                 yield Path(entry.path)
         except OSError:  # vanished while we looked
