@@ -2,7 +2,9 @@
 
 No shell, argv lists only; each child gets its own process group so a stop can kill it
 and everything it spawned; stderr is captured and its tail goes into `ToolFailed`;
-every run has a timeout. Files are written under a temporary name and renamed when
+every run has a timeout. `children` knows every running child, so the daemon's stop
+kills them all (their waiters raise `Interrupted`); on Linux a child also dies with us,
+even after `kill -9`. Files are written under a temporary name and renamed when
 complete (`atomic_write_text`), so a reader never sees half a file.
 """
 
@@ -136,11 +138,6 @@ class _Children:
         for proc in procs:
             kill_process_group(proc)
         return len(procs)
-
-    def reset(self) -> None:  # tests that stop a daemon in-process, then go on
-        with self._lock:
-            self.stopping = False
-            self._killed.clear()
 
 
 children = _Children()
