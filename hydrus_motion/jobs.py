@@ -48,6 +48,8 @@ def detect(ctx: StageContext, job: Job) -> None:
 
     video = _video(ctx, job)
     sidecar = default_sidecar_path(video)
+    for stale in video.parent.glob(f".{sidecar.name}.*.part"):  # a write a kill cut short
+        stale.unlink(missing_ok=True)
     if _current(sidecar, video):  # dropped with a hand-made sidecar, or detected before
         log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
         return
