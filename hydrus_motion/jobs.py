@@ -14,6 +14,7 @@ Hydrus, or quarantine).
 
 from __future__ import annotations
 
+import glob
 import logging
 import shutil
 from collections.abc import Callable
@@ -48,7 +49,8 @@ def detect(ctx: StageContext, job: Job) -> None:
 
     video = _video(ctx, job)
     sidecar = default_sidecar_path(video)
-    for stale in video.parent.glob(f".{sidecar.name}.*.part"):  # a write a kill cut short
+    # a sidecar write that a kill cut short (names may hold glob characters: "[1080p]")
+    for stale in video.parent.glob(glob.escape(f".{sidecar.name}.") + "*.part"):
         stale.unlink(missing_ok=True)
     if _current(sidecar, video):  # dropped with a hand-made sidecar, or detected before
         log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
