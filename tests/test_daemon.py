@@ -24,6 +24,7 @@ from hydrus_motion.store.runs import RunLog
 
 SCENES_CLIPS = 4  # conftest's scenes_video: four scenes, each long enough for a clip
 TEMP_MARKS = (".hydrus-motion-", ".part", ".tmp")
+NAME = "Fïlm [1080p] #1.mp4"
 
 
 STARTED: list[subprocess.Popen] = []
@@ -305,22 +306,23 @@ def test_hydrus_down_local_stages_go_on_and_pushes_drain_when_it_is_back(
         tmp_path, hydrus, scenes_video):
     hydrus.stop()
     daemon = DaemonUnderTest(tmp_path, hydrus).start()
-    shutil.copy(scenes_video, daemon.watch / "film.mp4")
+    shutil.copy(scenes_video, daemon.watch / NAME)  # an awkward name, too
     daemon.wait_for(lambda: len(daemon.query("SELECT 1 FROM clips")) == SCENES_CLIPS and
                     daemon.query("SELECT status FROM jobs WHERE stage = 'push'") ==
                     [("queued",)], "clips cut while Hydrus is down")
     time.sleep(1.0)  # several retry periods: the push must still wait
     assert daemon.query("SELECT status FROM jobs WHERE stage = 'push'") == [("queued",)]
-    assert daemon.sources() == {"film.mp4": "active"}
-    assert (daemon.watch / "film.mp4").exists()  # kept until its clips are in Hydrus
+    assert daemon.sources() == {NAME: "active"}
+    assert (daemon.watch / NAME).exists()  # kept until its clips are in Hydrus
     assert "hydrus: unavailable, pushes wait" in daemon.log.read_text()
 
     hydrus.start()  # same port
     daemon.wait_for(daemon.settled, "pushes after Hydrus came back")
     assert "hydrus: reachable again" in daemon.log.read_text()
     assert daemon.stop(signal.SIGINT) == 0
-    assert_scenes_clips_in_hydrus_once(hydrus, daemon, "film")
-    assert daemon.sources() == {"film.mp4": "done"}
+    assert_scenes_clips_in_hydrus_once(hydrus, daemon, "fïlm [1080p] #1")
+    assert daemon.sources() == {NAME: "done"}
+    assert (daemon.state / "archive" / f"{NAME}.scenes.txt").exists()
     assert ALL_KEY not in daemon.log.read_text()  # not even in the errors it logged
 
 
