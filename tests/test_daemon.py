@@ -397,3 +397,26 @@ def test_daemon_refuses_a_second_instance_and_a_missing_watch_folder(tmp_path, h
     doctor = run_cli("doctor", "--json", "--config", str(daemon.config))
     checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert doctor.returncode == 1 and not checks["watch folder"]["ok"]
+
+
+def test_the_cron_job_runs_the_nightly_one_shot_as_a_child_and_records_it(tmp_path, hydrus):
+    import threading
+    from datetime import datetime, timezone
+
+    from hydrus_motion.config import load_config
+    from hydrus_motion.schedule import NightlySchedule
+
+    daemon = DaemonUnderTest(tmp_path, hydrus, nightly={"cron": "15 4 * * *",
+                                                        "timezone": "Asia/Tokyo"})
+    schedule = NightlySchedule(load_config(daemon.config), daemon.config, threading.Event())
+    upcoming = schedule.start(last_started=None)  # never ran: nothing missed, nothing runs
+    assert (upcoming.hour, upcoming.minute, str(upcoming.tzinfo)) == (4, 15, "Asia/Tokyo")
+    try:
+        time.sleep(0.5)
+        assert daemon.query("SELECT COUNT(*) FROM runs") in ([], [(0,)])
+        # the cron time comes: APScheduler fires the job as it would at 04:15 in Tokyo
+        schedule._scheduler.get_job("nightly").modify(next_run_time=datetime.now(timezone.utc))
+        daemon.wait_for(lambda: daemon.query("SELECT outcome FROM runs") == [("ok",)],
+                        "the scheduled run")
+    finally:
+        schedule.stop(grace_s=5)
