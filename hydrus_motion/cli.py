@@ -96,6 +96,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="latest|DIR",
                    help="continue from the newest checkpoint in --out (or one checkpoint dir)")
     p.add_argument("--max-steps", type=int, metavar="N", help="override train.max_steps")
+
+    sub.add_parser("daemon", parents=[common], help="watch a folder, process, push, schedule",
+                   description="Run until stopped (SIGINT/SIGTERM): take settled videos from "
+                               "daemon.watch_dir, run them through detect, slice, annotate and "
+                               "push, and run the nightly job on its cron schedule.")
+    sub.add_parser("status", parents=[common], help="queue, failures and last runs",
+                   description="Queue counts per stage, failures with reasons, quarantined "
+                               "videos, and the last runs. Works while the daemon runs.")
+    sub.add_parser("nightly", parents=[common], help="the nightly job, once (for timers)",
+                   description="Run the nightly job once (today: push queued clips and "
+                               "re-check recent pushes) and record it in the run history; "
+                               "skipped if another nightly run holds the lock.")
     return parser
 
 
@@ -341,6 +353,39 @@ def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
     log.info("%s: %s%s", command, totals, f": {detail}" if detail else "")
 
 
-COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "ingest": cmd_ingest,
-            "reconcile": cmd_reconcile, "export": cmd_export, "doctor": cmd_doctor,
-            "train": cmd_train, "tag": cmd_tag}
+def cmd_daemon(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.daemon import Daemon
+
+    for handler in logging.getLogger().handlers:  # a long-running log wants the time
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
+                                               "%(message)s", "%Y-%m-%d %H:%M:%S"))
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # we log our own lines
+    logging.getLogger("watchdog").setLevel(logging.WARNING)
+    path = resolve_config_path(args.config)
+    code = Daemon(cfg, path.resolve() if path else None).run()
+    return {"stopped": True}, code
+
+
+def cmd_status(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.status import gather, render
+
+    doc = gather(cfg)
+    if not args.json:
+        print(render(doc))
+    return doc, 0
+
+
+def cmd_nightly(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.schedule import run_nightly
+
+    result, code = run_nightly(cfg)
+    counts = result["details"].get("reconcile", {})
+    _summary_line("nightly", f"run {result['run']} {result['outcome']}",
+                  {k: v for k, v in counts.items() if isinstance(v, int)})
+    return result, code
+
+
+COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "tag": cmd_tag, "ingest": cmd_ingest,
+            "reconcile": cmd_reconcile, "daemon": cmd_daemon, "status": cmd_status,
+            "doctor": cmd_doctor, "export": cmd_export, "train": cmd_train,
+            "nightly": cmd_nightly}

@@ -317,6 +317,56 @@ class AnnotateConfig:
 
 
 @dataclass(frozen=True)
+class DaemonConfig:
+    # The folder `hydrus-motion daemon` watches for new videos (required for the daemon).
+    watch_dir: str | None = None
+    # Also take videos from folders inside watch_dir.
+    recursive: bool = True
+    # Where a video goes when done, and a broken one with its .reason.txt.
+    # null: <state_dir>/archive and <state_dir>/quarantine.
+    archive_dir: str | None = None
+    quarantine_dir: str | None = None
+    # What happens to a video (and its sidecar) once its clips are in Hydrus:
+    # move it to archive_dir, keep it where it is, or delete it.
+    after_success: Literal["move", "keep", "delete"] = "move"
+    # A file is taken once its size and mtime stayed the same for this many seconds
+    # (a copy or download in progress keeps changing them).
+    settle_s: float = field(default=10.0, metadata=_range(0, 86400))
+    # Full rescan of watch_dir every this many seconds, besides file-system events
+    # (network drives often deliver none).
+    rescan_s: float = field(default=60.0, metadata=_range(0.05, 86400))
+    # How often idle workers look for due jobs.
+    poll_s: float = field(default=1.0, metadata=_range(0.01, 60))
+    # Parallel jobs: CPU stages (detect, slice; each runs ffmpeg) and the GPU stage
+    # (annotate). Pushes to Hydrus run one at a time.
+    cpu_workers: int = field(default=1, metadata=_range(1, 64))
+    gpu_workers: int = field(default=1, metadata=_range(1, 16))
+    # Failed stage attempts (not counting Hydrus being down) before a job is given up;
+    # the wait between attempts starts at retry_backoff_s and doubles.
+    max_attempts: int = field(default=5, metadata=_range(1, 100))
+    retry_backoff_s: float = field(default=60.0, metadata=_range(0, 86400))
+    # While Hydrus is unreachable, pushes wait and it is asked again this often.
+    hydrus_retry_s: float = field(default=30.0, metadata=_range(0.05, 3600))
+    # Each video's clips are re-checked in Hydrus this long after their push, to repair
+    # what a Hydrus crash lost before its 30 s commit.
+    reconcile_after_s: float = field(default=300.0, metadata=_range(0, 86400))
+
+
+@dataclass(frozen=True)
+class NightlyConfig:
+    # Run the nightly job from inside the daemon. Off: use `hydrus-motion nightly` from a
+    # systemd timer or Task Scheduler instead (services/).
+    enabled: bool = True
+    # Standard 5-field cron expression: minute hour day-of-month month day-of-week.
+    cron: str = "30 3 * * *"
+    # IANA zone name such as Europe/Berlin; null: the machine's local zone.
+    timezone: str | None = None
+    # A scheduled run missed while the daemon was down: run it once at start-up, or skip
+    # to the next scheduled time.
+    missed: Literal["run", "skip"] = "run"
+
+
+@dataclass(frozen=True)
 class Config:
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)
@@ -327,6 +377,8 @@ class Config:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    nightly: NightlyConfig = field(default_factory=NightlyConfig)
 
 
 def resolve_config_path(cli_value: str | None) -> Path | None:
@@ -377,6 +429,7 @@ def _check_relations(cfg: Config, problems: list[str]) -> None:
         problems.append(f"hydrus.api_url: {url!r} is not allowed; allowed: an http:// or "
                         "https:// URL such as http://127.0.0.1:45869/")
     _check_caption_template(cfg.dataset.caption_template, problems)
+    _check_nightly(cfg.nightly, problems)
 
 
 def _check_caption_template(template: str, problems: list[str]) -> None:
@@ -391,6 +444,15 @@ def _check_caption_template(template: str, problems: list[str]) -> None:
     if unknown:
         problems.append(f"dataset.caption_template: {template!r} is not allowed; allowed: "
                         "text with the fields {caption} and {tags}")
+
+
+def _check_nightly(nightly: NightlyConfig, problems: list[str]) -> None:
+    from hydrus_motion.schedule import cron_problem, timezone_problem
+
+    for key, problem in (("cron", cron_problem(nightly.cron)),
+                         ("timezone", timezone_problem(nightly.timezone))):
+        if problem:
+            problems.append(f"nightly.{key}: {problem}")
 
 
 def is_access_key(value: str) -> bool:
@@ -414,6 +476,16 @@ def clips_dir(cfg: Config) -> Path:
 def dataset_dir(cfg: Config) -> Path:
     return Path(cfg.paths.dataset_dir).expanduser() if cfg.paths.dataset_dir else \
         state_dir(cfg) / "dataset"
+
+
+def archive_dir(cfg: Config) -> Path:
+    return Path(cfg.daemon.archive_dir).expanduser() if cfg.daemon.archive_dir else \
+        state_dir(cfg) / "archive"
+
+
+def quarantine_dir(cfg: Config) -> Path:
+    return Path(cfg.daemon.quarantine_dir).expanduser() if cfg.daemon.quarantine_dir else \
+        state_dir(cfg) / "quarantine"
 
 
 def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:

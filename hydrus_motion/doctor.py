@@ -26,6 +26,7 @@ def run_checks(cfg: Config) -> list[Check]:
         checks.append(_encoder(cfg))
     checks.append(_scenedetect())
     checks.extend(_hydrus(cfg))
+    checks.extend(daemon_checks(cfg))
     return checks
 
 
@@ -83,3 +84,118 @@ def _hydrus(cfg: Config) -> list[Check]:
                                       f"{commit}"),
             Check("hydrus tag service", True,
                   f"'{cfg.hydrus.tag_service}' ({gateway.tag_service_key})")]
+
+
+# -- what `hydrus-motion daemon` needs ------------------------------------------------
+
+MIN_FREE_BYTES = 1024**3  # room for a few videos' clips and the SQLite journal
+
+
+def daemon_checks(cfg: Config) -> list[Check]:
+    from hydrus_motion.config import archive_dir, clips_dir, quarantine_dir, state_dir
+
+    checks = [_state_folder(state_dir(cfg)), _watch_folder(cfg)]
+    for name, folder in (("archive folder", archive_dir(cfg)),
+                         ("quarantine folder", quarantine_dir(cfg)),
+                         ("clips folder", clips_dir(cfg))):
+        checks.append(_writable(name, folder))
+    checks += [_free_space(clips_dir(cfg)), _file_events(), _schedule(cfg), _daemon_lock(cfg)]
+    return checks
+
+
+def _writable(name: str, folder) -> Check:
+    """Writable, or creatable: checked without creating anything (doctor changes nothing)."""
+    import os
+    import tempfile
+
+    if not folder.exists():
+        parent = next((p for p in folder.parents if p.exists()), None)
+        ok = parent is not None and os.access(parent, os.W_OK | os.X_OK)
+        return Check(name, ok, f"{folder} will be created" if ok else
+                     f"{folder} does not exist and cannot be created under {parent}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        return Check(name, False, f"{folder}: cannot write there ({exc.strerror or exc})")
+    return Check(name, True, f"{folder} is writable")
+
+
+def _state_folder(folder) -> Check:
+    from hydrus_motion.store import open_store
+
+    check = _writable("state folder", folder)
+    if not check.ok or not (folder / "state.sqlite3").exists():
+        return check
+    try:
+        store = open_store(folder)  # also brings an old schema up to date
+    except Exception as exc:  # sqlite3.Error or OSError: report, never crash the doctor
+        return Check("state folder", False, f"{folder}/state.sqlite3 cannot be opened: {exc}")
+    try:
+        mode = store.conn.execute("PRAGMA journal_mode").fetchone()[0]
+        version = store.conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        store.close()
+    ok = mode.lower() == "wal"
+    return Check("state folder", ok, f"{folder}/state.sqlite3: schema {version}, journal "
+                 f"{mode}" + ("" if ok else " (WAL needed: is the folder on a network drive? "
+                              "keep paths.state_dir local)"))
+
+
+def _watch_folder(cfg: Config) -> Check:
+    import os
+    from pathlib import Path
+
+    if not cfg.daemon.watch_dir:
+        return Check("watch folder", True, "daemon.watch_dir not set (only `hydrus-motion "
+                                           "daemon` needs it)")
+    folder = Path(cfg.daemon.watch_dir).expanduser()
+    if not folder.is_dir():
+        return Check("watch folder", False, f"{folder} does not exist or is not a folder")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        return Check("watch folder", False, f"{folder}: no permission to list it")
+    movable = os.access(folder, os.W_OK) or cfg.daemon.after_success == "keep"
+    return Check("watch folder", movable, f"{folder} is readable" + (
+        "" if movable else "; but not writable, so finished videos cannot be moved or "
+                           "deleted: set daemon.after_success: keep"))
+
+
+def _free_space(folder) -> Check:
+    import shutil
+
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    return Check("disk space", free >= MIN_FREE_BYTES, f"{free / 1024**3:.1f} GiB free for "
+                 f"clips in {folder}" + ("" if free >= MIN_FREE_BYTES else
+                                         f" (need at least {MIN_FREE_BYTES / 1024**3:.0f})"))
+
+
+def _file_events() -> Check:
+    try:
+        from watchdog.observers import Observer
+    except ImportError:
+        return Check("file events", False, "the watchdog package is missing; reinstall "
+                                           "hydrus-motion (the daemon falls back to rescans)")
+    return Check("file events", True, f"watchdog {Observer.__name__}; network drives may "
+                 "send no events, the periodic rescan (daemon.rescan_s) covers them")
+
+
+def _schedule(cfg: Config) -> Check:
+    from hydrus_motion.schedule import next_run
+
+    n = cfg.nightly
+    if not n.enabled:
+        return Check("nightly schedule", True, "off in the daemon (nightly.enabled: false); "
+                     "run `hydrus-motion nightly` from a timer")
+    upcoming = next_run(n)
+    return Check("nightly schedule", upcoming is not None,
+                 f"'{n.cron}' ({n.timezone or 'local time'}): next run "
+                 f"{upcoming.isoformat(timespec='minutes') if upcoming else 'never'}")
+
+
+def _daemon_lock(cfg: Config) -> Check:
+    from hydrus_motion.config import state_dir
+    from hydrus_motion.store.lock import holder
+
+    pid = holder(state_dir(cfg) / "daemon.lock")
+    return Check("daemon", True, f"running (pid {pid})" if pid else "not running")

@@ -75,3 +75,10 @@ class MissingExtra(HydrusMotionError):
             f"{feature} needs the Python package '{module}', which is not installed",
             hint=f"pip install 'hydrus-motion[{extra}]'",
         )
+
+
+class Interrupted(HydrusMotionError):
+    """A stop was requested and the running external program was killed for it.
+
+    Not the input's fault: the work is redone after a restart, never quarantined.
+    """

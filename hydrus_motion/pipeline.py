@@ -37,14 +37,14 @@ from hydrus_motion.dataset.build import ExportResult, export_dataset
 from hydrus_motion.errors import SidecarError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.hydrus.push import PushOutcome, push_clips
-from hydrus_motion.hydrus.scheme import clip_notes, clip_tags
+from hydrus_motion.hydrus.scheme import annotated_notes, clip_notes, clip_tags
 from hydrus_motion.ingest.content import file_sha256
 from hydrus_motion.probe import frame_count_slack, probe_video
 from hydrus_motion.records import Clip, ClipSpan, SceneList, VideoInfo
 from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.base import SceneDetector
 from hydrus_motion.scenes.sidecar import default_sidecar_path, read_sidecar, write_sidecar
-from hydrus_motion.store.db import ClipRecord, Store
+from hydrus_motion.store.db import QUEUED, ClipRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,9 @@ class IngestResult:
 def ingest_video(video: Path, cfg: Config, store: Store, *,
                  detector: SceneDetector | None = None,
                  cutter: ClipCutter | None = None, tagger: Tagger | None = None,
-                 captioner: Captioner | None = None) -> IngestResult:
-    """Scenes (unless a current sidecar exists), clips, annotations, local records.
-    No Hydrus yet. A clip whose annotation fails is recorded without it."""
+                 captioner: Captioner | None = None, annotate: bool = True) -> IngestResult:
+    """Scenes (unless a current sidecar exists), clips, local records, then annotations
+    (unless `annotate` is False: the daemon annotates in its own stage). No Hydrus yet."""
     source_sha256 = file_sha256(video)
     sidecar = default_sidecar_path(video)
     if _current(sidecar, video):
@@ -106,22 +106,39 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
     clips = (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir)
     source = {"name": video.name, "sha256": source_sha256, "frames": info.frames_hint,
               "fps": float(info.fps), "width": info.width, "height": info.height}
-    annotations = annotate_clips([c.path for c in clips], cfg, tagger, captioner) \
-        if cfg.annotate.enabled and clips else [None] * len(clips)
-    records, errors = [], {}
-    for clip, note in zip(clips, annotations):
-        extra_tags, caption, models = annotation_parts(note, cfg, tagger, captioner)
+    records = []
+    for clip in clips:
         record = ClipRecord(
             sha256=file_sha256(clip.path), path=clip.path, source_path=str(video.resolve()),
             source_sha256=source_sha256, scene=clip.scene, start_frame=clip.start_frame,
-            end_frame=clip.end_frame,
-            tags=tuple(clip_tags(cfg, video.stem, clip.scene, extra_tags)),
-            notes=clip_notes(cfg, clip, source, caption, models))
+            end_frame=clip.end_frame, tags=tuple(clip_tags(cfg, video.stem, clip.scene)),
+            notes=clip_notes(cfg, clip, source))
         store.add_clip(record)
         records.append(store.clip(record.sha256) or record)
-        if note is not None and note.errors:
-            errors[record.sha256] = note.errors
+    errors = annotate_records(store, records, cfg, tagger, captioner) if annotate else {}
+    records = [store.clip(r.sha256) or r for r in records]
     return IngestResult(video, source_sha256, records, reused=False, annotation_errors=errors)
+
+
+def annotate_records(store: Store, records: list[ClipRecord], cfg: Config,
+                     tagger: Tagger | None = None,
+                     captioner: Captioner | None = None) -> dict[str, list[str]]:
+    """Tags, caption and quality for recorded clips not yet pushed, written to the record
+    so the push carries them. Returns the failures per clip; a failed clip keeps its
+    bookkeeping tags and is pushed all the same."""
+    todo = [r for r in records if r.push_status == QUEUED]
+    if not cfg.annotate.enabled or not todo:
+        return {}
+    errors = {}
+    for record, note in zip(todo, annotate_clips([r.path for r in todo], cfg, tagger,
+                                                 captioner)):
+        extra_tags, caption, models = annotation_parts(note, cfg, tagger, captioner)
+        tags = clip_tags(cfg, Path(record.source_path).stem, record.scene, extra_tags)
+        store.set_annotation(record.sha256, tuple(tags),
+                             annotated_notes(cfg, record.notes, caption, models))
+        if note.errors:
+            errors[record.sha256] = note.errors
+    return errors
 
 
 def push(gateway: HydrusGateway, store: Store, records: list[ClipRecord]) -> list[PushOutcome]:
@@ -151,3 +168,16 @@ def _current(sidecar: Path, video: Path) -> bool:
 def _same_plan(known: list[ClipRecord], spans: list[ClipSpan]) -> bool:
     return {(r.start_frame, r.end_frame) for r in known} == \
         {(s.start_frame, s.end_frame) for s in spans}
+
+
+def nightly(cfg: Config, store: Store, gateway: HydrusGateway) -> dict:
+    """The nightly job's body; `hydrus-motion nightly` and the daemon's schedule run it.
+
+    Today: push what is queued and re-check recent pushes (reconcile). Issue 8 extends
+    this with export -> train -> samples back into Hydrus. Returns the run's details
+    (recorded as JSON in the run history).
+    """
+    from hydrus_motion.hydrus.push import summarise
+
+    outcomes = reconcile(gateway, store, cfg)
+    return {"reconcile": {"checked": len(outcomes), **summarise(outcomes)}}

@@ -2,7 +2,9 @@
 
 No shell, argv lists only; each child gets its own process group so a stop can kill it
 and everything it spawned; stderr is captured and its tail goes into `ToolFailed`;
-every run has a timeout. Files are written under a temporary name and renamed when
+every run has a timeout. `children` knows every running child, so the daemon's stop
+kills them all (their waiters raise `Interrupted`); on Linux a child also dies with us,
+even after `kill -9`. Files are written under a temporary name and renamed when
 complete (`atomic_write_text`), so a reader never sees half a file.
 """
 
@@ -21,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from hydrus_motion.errors import ToolFailed, ToolMissing
+from hydrus_motion.errors import Interrupted, ToolFailed, ToolMissing
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,93 @@ def tool_version(executable: str, timeout_s: float = 30) -> str:
 
 def _popen_kwargs() -> dict:
     if _POSIX:
-        return {"start_new_session": True}
+        kwargs: dict = {"start_new_session": True}
+        if _prctl is not None:
+            kwargs["preexec_fn"] = _die_with_parent(os.getpid())
+        return kwargs
     return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
+
+
+def _find_prctl():
+    """Linux's prctl, resolved before any fork so a child runs only the one C call."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _find_prctl()
+
+
+def _die_with_parent(parent: int):
+    """Linux: the child gets SIGKILL when its parent dies, even by `kill -9`.
+
+    A child in its own session outlives a killed parent otherwise: an orphan ffmpeg would
+    go on writing into a scratch folder that the restarted daemon has cleaned up.
+    """
+
+    def in_child() -> None:
+        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return in_child
+
+
+def start_process(argv: Sequence[str], **kwargs) -> subprocess.Popen:
+    """A child in its own process group that dies with us (Linux), for callers that stop it
+    their own way (the nightly run gets SIGTERM and time); `children` does not track it."""
+    return subprocess.Popen([str(a) for a in argv], **kwargs, **_popen_kwargs())
+
+
+class _Children:
+    """Every running child, so a stop can kill them all; after `stop()` none may start.
+
+    Each child's waiter then raises `Interrupted`, never `ToolFailed`, so work cut short
+    by a stop is redone later instead of being blamed on the input.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen] = set()
+        self._killed: set[int] = set()
+        self.stopping = False
+
+    def spawn(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        with self._lock:
+            if self.stopping:
+                raise Interrupted(f"not starting {Path(argv[0]).name}: stopping")
+            proc = subprocess.Popen(argv, **kwargs, **_popen_kwargs())
+            self._running.add(proc)
+        return proc
+
+    def done(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._running.discard(proc)
+        self.check(proc)
+
+    def check(self, proc: subprocess.Popen) -> None:
+        if proc.pid in self._killed:
+            raise Interrupted(f"{Path(str(proc.args[0])).name} was stopped")
+
+    def stop(self) -> int:
+        """Kill every running child with its process group; refuse new ones."""
+        with self._lock:
+            self.stopping = True
+            procs = list(self._running)
+            self._killed.update(p.pid for p in procs)
+        for proc in procs:
+            kill_process_group(proc)
+        return len(procs)
+
+
+children = _Children()
 
 
 def kill_process_group(proc: subprocess.Popen) -> None:
@@ -89,8 +176,8 @@ def run_tool(argv: Sequence[str], *, timeout_s: float) -> subprocess.CompletedPr
     """Run to completion, capturing stdout and stderr. Raises ToolFailed on error/timeout."""
     argv = [str(a) for a in argv]
     log.debug("run: %s", subprocess.list2cmdline(argv))
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **_popen_kwargs())
+    proc = children.spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
     try:
         stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -99,6 +186,9 @@ def run_tool(argv: Sequence[str], *, timeout_s: float) -> subprocess.CompletedPr
     except BaseException:
         kill_process_group(proc)
         raise
+    finally:
+        if proc.poll() is not None:
+            children.done(proc)
     if proc.returncode != 0:
         raise _failure(argv, proc.returncode, _tail(stderr), f"exited with {proc.returncode}")
     return subprocess.CompletedProcess(argv, 0, stdout, stderr)
@@ -119,8 +209,8 @@ class StreamingTool:
         self._timer: threading.Timer | None = None
         self.timed_out = False
         log.debug("run: %s", subprocess.list2cmdline(self.argv))
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, bufsize=0, **_popen_kwargs())
+        self.proc = children.spawn(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, bufsize=0)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         self._timer = threading.Timer(timeout_s, self._expire)
@@ -147,6 +237,7 @@ class StreamingTool:
         while remaining:
             chunk = self.proc.stdout.read(remaining)
             if not chunk:
+                children.check(self.proc)  # a stop is not the end of the video
                 if remaining == size:
                     return None
                 raise _failure(self.argv, self.proc.poll(), self.stderr_tail,
@@ -165,6 +256,7 @@ class StreamingTool:
         self._reader.join()
         if self._timer:
             self._timer.cancel()
+        children.done(self.proc)
         if self.timed_out:
             raise _failure(self.argv, None, self.stderr_tail,
                            f"timed out after {self._timeout_s:g} s")
@@ -178,6 +270,8 @@ class StreamingTool:
         if self._timer:
             self._timer.cancel()
         kill_process_group(self.proc)
+        with children._lock:
+            children._running.discard(self.proc)  # no check: an exception may be in flight
         self._reader.join(timeout=5)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream:

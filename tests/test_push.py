@@ -301,4 +301,6 @@ def test_store_schema_is_migrated_once_and_kept(tmp_path):
     open_store(tmp_path).close()
     open_store(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "state.sqlite3")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    from hydrus_motion.store.db import MIGRATIONS
+
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

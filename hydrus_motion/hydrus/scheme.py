@@ -60,6 +60,22 @@ def clip_notes(cfg: Config, clip: Clip, source: Mapping[str, Any], caption: str 
     return notes
 
 
+def annotated_notes(cfg: Config, notes: Mapping[str, str], caption: str | None,
+                    models: Mapping[str, Any]) -> dict[str, str]:
+    """A clip's notes with its caption added and the models that made it in provenance."""
+    out = dict(notes)
+    name = cfg.hydrus.notes.provenance
+    try:
+        provenance = json.loads(out.get(name) or "{}")
+    except ValueError:
+        provenance = {}
+    provenance["models"] = dict(models)
+    out[name] = json.dumps(provenance, sort_keys=True, ensure_ascii=False)
+    if caption:
+        out[cfg.hydrus.notes.caption] = caption
+    return out
+
+
 def review_query(cfg: Config) -> list[str]:
     """Clips a person approved and did not also reject."""
     t = cfg.hydrus.tags

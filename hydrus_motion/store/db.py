@@ -11,6 +11,7 @@ how many have run, so an old state file is upgraded in place.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -37,6 +38,53 @@ MIGRATIONS = (
     );
     CREATE INDEX clips_by_source ON clips(source_sha256);
     CREATE INDEX clips_by_status ON clips(push_status, pushed_at);
+    """,
+    # 2: the daemon (store/queue.py, store/runs.py): videos taken from the watch folder,
+    # one durable job per video and stage, the files already looked at, run history.
+    """
+    CREATE TABLE sources (
+        sha256       TEXT PRIMARY KEY,
+        path         TEXT NOT NULL,   -- where the video is now (watch folder, archive, ...)
+        name         TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        status       TEXT NOT NULL DEFAULT 'active',  -- active|done|quarantined|failed
+        reason       TEXT,
+        clips        INTEGER,
+        created_at   REAL NOT NULL,
+        finished_at  REAL
+    );
+    CREATE TABLE jobs (
+        id            INTEGER PRIMARY KEY,
+        stage         TEXT NOT NULL,   -- detect|slice|annotate|push|reconcile
+        source_sha256 TEXT NOT NULL REFERENCES sources(sha256),
+        status        TEXT NOT NULL DEFAULT 'queued',  -- queued|running|done|failed
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        not_before    REAL NOT NULL DEFAULT 0,
+        created_at    REAL NOT NULL,
+        updated_at    REAL NOT NULL,
+        UNIQUE (stage, source_sha256)
+    );
+    CREATE INDEX jobs_due ON jobs(status, stage, not_before);
+    CREATE TABLE seen_files (
+        path      TEXT PRIMARY KEY,   -- a file in the watch folder we already decided on
+        size      INTEGER NOT NULL,
+        mtime_ns  INTEGER NOT NULL,
+        sha256    TEXT NOT NULL,
+        decision  TEXT NOT NULL,      -- taken|duplicate
+        seen_at   REAL NOT NULL
+    );
+    CREATE TABLE runs (
+        id           INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL,   -- nightly
+        started_at   REAL NOT NULL,
+        finished_at  REAL,
+        outcome      TEXT,            -- ok|failed|skipped; NULL while running (or killed)
+        error        TEXT,
+        details      TEXT,            -- JSON
+        pid          INTEGER NOT NULL
+    );
+    CREATE INDEX runs_by_kind ON runs(kind, started_at);
     """,
 )
 
@@ -81,6 +129,15 @@ class Store:
                  json.dumps(clip.notes, ensure_ascii=False, sort_keys=True), time.time()))
         return cur.rowcount == 1
 
+    def set_annotation(self, sha256: str, tags: tuple[str, ...], notes: dict[str, str]) -> bool:
+        """Replace a queued clip's tags and notes; False once it was pushed (too late)."""
+        with self.conn:
+            cur = self.conn.execute(
+                "UPDATE clips SET tags = ?, notes = ? WHERE sha256 = ? AND push_status = ?",
+                (json.dumps(list(tags)), json.dumps(notes, ensure_ascii=False, sort_keys=True),
+                 sha256, QUEUED))
+        return cur.rowcount == 1
+
     def clip(self, sha256: str) -> ClipRecord | None:
         row = self.conn.execute("SELECT * FROM clips WHERE sha256 = ?", (sha256,)).fetchone()
         return _record(row) if row else None
@@ -119,6 +176,7 @@ def open_store(state_dir: Path) -> Store:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode = WAL")  # the daemon reads while a worker writes
     conn.execute("PRAGMA synchronous = FULL")  # a record we said exists must survive a crash
+    _backup_before_upgrade(conn, path)
     _migrate(conn)
     return Store(conn, path)
 
@@ -127,6 +185,20 @@ def _migrate(conn: sqlite3.Connection) -> None:
     done = conn.execute("PRAGMA user_version").fetchone()[0]
     for number, script in enumerate(MIGRATIONS[done:], start=done + 1):
         conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+
+def _backup_before_upgrade(conn: sqlite3.Connection, path: Path) -> None:
+    """Copy an existing state file aside before its schema changes (`state.sqlite3.vN.bak`)."""
+    done = conn.execute("PRAGMA user_version").fetchone()[0]
+    if not 0 < done < len(MIGRATIONS):
+        return
+    backup = path.with_name(f"{path.name}.v{done}.bak")
+    if not backup.exists():
+        with sqlite3.connect(backup) as target:
+            conn.backup(target)
+        target.close()
+    logging.getLogger(__name__).info("state: upgrading %s from schema %d to %d (backup: %s)",
+                                     path, done, len(MIGRATIONS), backup.name)
 
 
 def _record(row: sqlite3.Row) -> ClipRecord:

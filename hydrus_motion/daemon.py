@@ -1,0 +1,292 @@
+"""`hydrus-motion daemon`: the watcher, the stage workers and the nightly schedule.
+
+    watch folder ─▶ intake (settle, hash, dedupe) ─▶ jobs table ─▶ workers ─▶ Hydrus
+                                                                    cpu: detect, slice
+                                                                    gpu: annotate
+                                                                    hydrus: push, reconcile
+
+All state is in SQLite (store/queue.py), so the daemon may die at any moment: a restart
+re-queues the jobs that were running and goes on. Signal handlers only set `stop`; the
+main thread then kills running ffmpeg children (each with its process group), and every
+worker leaves its job at a safe point: interrupted work is queued again, never blamed on
+the video. One process per state folder (`daemon.lock`, an OS lock a crash cannot leak).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from hydrus_motion.config import Config, quarantine_dir, state_dir
+from hydrus_motion.errors import BadVideo, HydrusMotionError, SidecarError, UsageError
+from hydrus_motion.store.lock import LockHeld, ProcessLock
+
+log = logging.getLogger(__name__)
+CPU_STAGES, GPU_STAGES, HYDRUS_STAGES = ("detect", "slice"), ("annotate",), ("push", "reconcile")
+STOP_GRACE_S = 20.0  # how long workers get to reach a safe point after a stop request
+
+
+class Daemon:
+    def __init__(self, cfg: Config, config_path: Path | None = None):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.stop = threading.Event()
+        self.wake_scanner = threading.Event()
+        self.counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
+
+    def count(self, what: str, n: int = 1) -> None:
+        with self._counts_lock:
+            self.counts[what] += n
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        from hydrus_motion.schedule import NightlySchedule
+        from hydrus_motion.store import open_store
+        from hydrus_motion.store.queue import JobQueue
+        from hydrus_motion.store.runs import RunLog
+
+        watch = self._watch_dir()
+        try:
+            lock = ProcessLock(state_dir(self.cfg) / "daemon.lock").acquire()
+        except LockHeld as held:
+            raise HydrusMotionError(
+                f"another daemon (pid {held.pid}) is using {state_dir(self.cfg)}",
+                hint="stop it first, or give this one its own paths.state_dir") from None
+        store = open_store(state_dir(self.cfg))
+        queue = JobQueue(store)
+        recovered = queue.recover()
+        self._install_signals()
+        threads = self._start_threads(watch)
+        schedule = None
+        next_run = None
+        if self.cfg.nightly.enabled:
+            schedule = NightlySchedule(self.cfg, self.config_path, self.stop)
+            last = RunLog(store).last("nightly", 1)
+            next_run = schedule.start(last[0].started_at if last else None)
+        d = self.cfg.daemon
+        log.info("daemon: watching %s (%s, settle %gs, rescan %gs); state %s; workers: %d cpu, "
+                 "%d gpu, 1 hydrus; nightly %s; %d interrupted job(s) resumed", watch,
+                 "recursive" if d.recursive else "top level only", d.settle_s, d.rescan_s,
+                 state_dir(self.cfg), d.cpu_workers, d.gpu_workers,
+                 f"'{self.cfg.nightly.cron}', next {next_run.isoformat(timespec='minutes')}"
+                 if next_run else "off", recovered)
+        try:
+            while not self.stop.wait(1.0):
+                pass
+        finally:
+            self._shutdown(threads, schedule)
+            counts = queue.counts()
+            waiting = sum(c["queued"] + c["running"] for c in counts.values())
+            failed = sum(c["failed"] for c in counts.values())
+            done = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items()) if n)
+            log.info("daemon: stopped; this run: %s; queue: %d waiting, %d failed",
+                     done or "nothing done", waiting, failed)
+            store.close()
+            lock.release()
+        return 0
+
+    def _watch_dir(self) -> Path:
+        if not self.cfg.daemon.watch_dir:
+            raise UsageError("daemon.watch_dir is not set",
+                             hint="set daemon.watch_dir in the config to the folder to watch")
+        watch = Path(self.cfg.daemon.watch_dir).expanduser()
+        if not watch.is_dir():
+            raise HydrusMotionError(f"{watch}: the watch folder does not exist",
+                                    hint="create it, or fix daemon.watch_dir")
+        return watch
+
+    def _install_signals(self) -> None:
+        def request_stop(signum: int, frame: object) -> None:  # a flag only; work stops later
+            self.stop.set()
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        if hasattr(signal, "SIGBREAK"):  # Windows: Ctrl+Break, and what services send
+            signal.signal(signal.SIGBREAK, request_stop)
+
+    def _start_threads(self, watch: Path) -> list[threading.Thread]:
+        from hydrus_motion.ingest.watch import start_observer
+
+        d = self.cfg.daemon
+        self.observer = start_observer(watch.resolve(), d.recursive, self.wake_scanner)
+        specs = [("intake", self._intake_loop, ())]
+        specs += [(f"cpu-{n}", self._worker_loop, (CPU_STAGES,)) for n in range(d.cpu_workers)]
+        specs += [(f"gpu-{n}", self._worker_loop, (GPU_STAGES,)) for n in range(d.gpu_workers)]
+        specs += [("hydrus", self._hydrus_loop, ())]
+        threads = []
+        for name, target, args in specs:
+            thread = threading.Thread(target=self._guard, args=(target, *args), name=name,
+                                      daemon=True)  # a stuck thread must not block exit
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def _shutdown(self, threads: list[threading.Thread], schedule) -> None:
+        from hydrus_motion.tools import children
+
+        log.info("daemon: stopping at a safe point")
+        killed = children.stop()  # ffmpeg children die with their process groups
+        if killed:
+            log.info("daemon: stopped %d running ffmpeg/ffprobe process(es); their work "
+                     "is queued again", killed)
+        if schedule is not None:
+            schedule.stop(grace_s=STOP_GRACE_S / 2)
+        if self.observer is not None:
+            self.observer.stop()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("daemon: %s did not reach a safe point in time; its job is "
+                            "queued again at the next start", thread.name)
+
+    def _guard(self, target, *args) -> None:
+        """A thread's loop; a bug in it is logged and the loop starts over, never lost."""
+        while not self.stop.is_set():
+            try:
+                target(*args)
+                return
+            except Exception:
+                log.exception("daemon: %s hit an unexpected error; restarting it",
+                              threading.current_thread().name)
+                self.stop.wait(5.0)
+
+    # -- loops -------------------------------------------------------------------------
+
+    def _intake_loop(self) -> None:
+        from hydrus_motion.ingest.intake import Intake
+        from hydrus_motion.store import open_store
+        from hydrus_motion.store.queue import JobQueue
+
+        d = self.cfg.daemon
+        store = open_store(state_dir(self.cfg))
+        intake = Intake(self.cfg, JobQueue(store))
+        settle_poll = min(max(d.settle_s / 4, 0.05), 2.0)
+        try:
+            while not self.stop.is_set():
+                before = intake.counts.copy()
+                pending = intake.pass_once()
+                for what, n in (intake.counts - before).items():
+                    self.count(what, n)
+                self.wake_scanner.wait(settle_poll if pending else d.rescan_s)
+                self.wake_scanner.clear()
+                self.stop.wait(min(settle_poll, 0.5))  # coalesce bursts of events
+        finally:
+            store.close()
+
+    def _worker_loop(self, stages: tuple[str, ...], gateway=None) -> None:
+        from hydrus_motion.jobs import StageContext
+        from hydrus_motion.store import open_store
+        from hydrus_motion.store.queue import JobQueue
+
+        store = open_store(state_dir(self.cfg))
+        ctx = StageContext(self.cfg, store, JobQueue(store), gateway or _no_gateway)
+        try:
+            while not self.stop.is_set():
+                job = ctx.queue.claim(stages)
+                if job is None:
+                    self.stop.wait(self.cfg.daemon.poll_s)
+                    continue
+                if self._run_job(ctx, job) == "hydrus down":
+                    return  # the hydrus loop reconnects and starts this loop again
+        finally:
+            store.close()
+
+    def _hydrus_loop(self) -> None:
+        from hydrus_motion.hydrus.link import HydrusLink
+
+        link = HydrusLink(self.cfg, self.stop)
+        while not self.stop.is_set():
+            if not link.connect():
+                self.stop.wait(self.cfg.daemon.hydrus_retry_s)
+                continue
+            self._worker_loop(HYDRUS_STAGES, gateway=link.gateway)
+            link.lost()
+
+    # -- one job ---------------------------------------------------------------------------
+
+    def _run_job(self, ctx, job) -> str:
+        from hydrus_motion.errors import Interrupted
+        from hydrus_motion.hydrus.gateway import HydrusAccessError, HydrusError
+        from hydrus_motion.jobs import STAGE_RUNNERS
+
+        name = ctx.queue.source(job.source_sha256).name
+        d = self.cfg.daemon
+        started = time.monotonic()
+        try:
+            STAGE_RUNNERS[job.stage](ctx, job)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, HydrusMotionError) else \
+                f"{type(exc).__name__}: {exc}"
+            if self.stop.is_set() or isinstance(exc, Interrupted):
+                ctx.queue.retry(job, "interrupted by a stop; redone at the next start", 0,
+                                attempted=False)
+                log.info("%s: %s interrupted by the stop; queued again", name, job.stage)
+                return "stopped"
+            if job.stage in HYDRUS_STAGES and isinstance(exc, HydrusError) and (
+                    exc.retryable or isinstance(exc, HydrusAccessError)):
+                ctx.queue.retry(job, message, 0, attempted=False)  # due once Hydrus is back
+                log.warning("%s: %s waits for Hydrus: %s", name, job.stage, message)
+                return "hydrus down"
+            # a file that vanished is not broken: it may have been renamed (intake follows)
+            gone = not Path(ctx.queue.source(job.source_sha256).path).exists()
+            if job.stage in CPU_STAGES and isinstance(exc, BadVideo | SidecarError) and not gone:
+                self._quarantine(ctx, job, message)
+                return "quarantined"
+            if not isinstance(exc, HydrusMotionError):
+                log.exception("%s: %s hit an unexpected error", name, job.stage)
+            attempts = job.attempts + 1
+            if attempts >= d.max_attempts:
+                self._give_up(ctx, job, f"{message} (gave up after {attempts} attempts)")
+                return "failed"
+            wait = d.retry_backoff_s * 2 ** (attempts - 1)
+            ctx.queue.retry(job, message, wait)
+            log.warning("%s: %s failed (attempt %d of %d), retry in %.0f s: %s", name,
+                        job.stage, attempts, d.max_attempts, wait, message)
+            return "retry"
+        after = d.reconcile_after_s if job.stage == "push" else 0.0
+        ctx.queue.finish(job, next_after_s=after)
+        self.count(f"{job.stage} done")
+        log.info("%s: %s done in %.1f s", name, job.stage, time.monotonic() - started)
+        return "done"
+
+    def _quarantine(self, ctx, job, reason: str) -> None:
+        from hydrus_motion.ingest.dispose import quarantine
+        from hydrus_motion.store.queue import QUARANTINED
+
+        source = ctx.queue.source(job.source_sha256)
+        try:
+            target = quarantine(Path(source.path), quarantine_dir(self.cfg), source.sha256,
+                                job.stage, reason)
+        except OSError as exc:  # left where it is; remembered, so it is not taken again
+            target = Path(source.path)
+            reason = f"{reason} (could not move it to quarantine: {exc.strerror or exc})"
+        ctx.queue.fail(job, reason)
+        ctx.queue.fail_source(source.sha256, reason)
+        ctx.queue.update_source(source.sha256, status=QUARANTINED, path=str(target),
+                                reason=reason)
+        if target != Path(source.path):
+            ctx.queue.forget(source.path)
+        self.count("quarantined")
+        log.warning("%s: quarantined to %s: %s", source.name, target, reason)
+
+    def _give_up(self, ctx, job, reason: str) -> None:
+        from hydrus_motion.store.queue import GAVE_UP
+
+        ctx.queue.fail(job, reason)
+        if job.stage in CPU_STAGES:
+            ctx.queue.fail_source(job.source_sha256, reason)
+            ctx.queue.update_source(job.source_sha256, status=GAVE_UP, reason=reason)
+        self.count("failed")
+        log.error("%s: %s failed for good: %s", ctx.queue.source(job.source_sha256).name,
+                  job.stage, reason)
+
+
+def _no_gateway():
+    raise AssertionError("only the hydrus worker talks to Hydrus")

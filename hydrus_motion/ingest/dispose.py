@@ -1,0 +1,68 @@
+"""Where a video goes when we are done with it: archive, quarantine, or nowhere.
+
+The sidecar (`VIDEO.scenes.txt`) travels with its video. A quarantined video gets a
+`NAME.reason.txt` beside it saying what was wrong, so a person can fix or delete it.
+Names never overwrite: an existing name gets `-<hash prefix>` added. Moves work across
+file systems (archive on another drive): `shutil.move` copies, then removes.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from hydrus_motion.scenes.sidecar import default_sidecar_path
+from hydrus_motion.tools import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+def free_name(folder: Path, name: str, sha256: str) -> Path:
+    target = folder / name
+    if not target.exists() and not (folder / f"{name}.reason.txt").exists():
+        return target
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for n in range(1000):
+        tag = sha256[:12] if n == 0 else f"{sha256[:12]}-{n}"
+        target = folder / f"{stem}-{tag}{suffix}"
+        if not target.exists():
+            return target
+    raise FileExistsError(f"no free name for {name} in {folder}")
+
+
+def move_video(video: Path, folder: Path, sha256: str) -> Path:
+    """Move a video and its sidecar into `folder`; returns the video's new path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = free_name(folder, video.name, sha256)
+    sidecar = default_sidecar_path(video)
+    shutil.move(str(video), str(target))
+    if sidecar.exists():
+        shutil.move(str(sidecar), str(default_sidecar_path(target)))
+    return target
+
+
+def quarantine(video: Path, folder: Path, sha256: str, stage: str, reason: str) -> Path:
+    """Move a broken video aside with `NAME.reason.txt`; returns where it went."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = move_video(video, folder, sha256) if video.exists() else folder / video.name
+    when = time.strftime("%Y-%m-%d %H:%M:%S %z")
+    atomic_write_text(Path(f"{target}.reason.txt"),
+                      f"{reason}\n\nfile: {video}\nsha256: {sha256}\nstage: {stage}\n"
+                      f"quarantined: {when}\nFix the file and drop it into the watch folder "
+                      "again, or delete it.\n")
+    return target
+
+
+def finish_video(video: Path, action: str, archive: Path, sha256: str) -> Path | None:
+    """Apply `daemon.after_success` (move | keep | delete); the video's new path or None."""
+    if not video.exists():  # already handled before a restart
+        return None
+    if action == "keep":
+        return video
+    if action == "delete":
+        default_sidecar_path(video).unlink(missing_ok=True)
+        video.unlink()
+        return None
+    return move_video(video, archive, sha256)

@@ -1,0 +1,118 @@
+"""Taking files from the watch folder: settled, hashed, deduplicated, queued.
+
+One pass (`Intake.pass_once`) lists the folder, asks the settle tracker about each
+candidate, and for every settled file it has not decided on before: hashes it, and
+either queues it (a `sources` row and its first job, one transaction) or skips it as a
+duplicate of content already taken. Decisions are remembered by path, size and mtime,
+so a kept file is never hashed twice and a restart does not take anything again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+from hydrus_motion.config import Config, archive_dir, clips_dir, quarantine_dir, state_dir
+from hydrus_motion.ingest.content import file_sha256
+from hydrus_motion.ingest.dispose import finish_video
+from hydrus_motion.ingest.watch import SettleTracker, readable, scan
+from hydrus_motion.store.queue import ACTIVE, DUPLICATE, GAVE_UP, TAKEN, JobQueue
+
+log = logging.getLogger(__name__)
+
+
+class Intake:
+    def __init__(self, cfg: Config, queue: JobQueue, tracker: SettleTracker | None = None):
+        self.cfg = cfg
+        self.root = Path(cfg.daemon.watch_dir or ".").expanduser()
+        self.queue = queue
+        self.tracker = tracker or SettleTracker(cfg.daemon.settle_s)
+        # our own folders may sit inside the watch folder; never take from them
+        self.skip = tuple(p.resolve() for p in (archive_dir(cfg), quarantine_dir(cfg),
+                                                clips_dir(cfg), state_dir(cfg)))
+        self.counts: Counter[str] = Counter()
+        self.unlistable: str | None = None  # why the watch folder cannot be listed now
+
+    def pass_once(self) -> int:
+        """Look at every candidate once; returns how many are still settling."""
+        try:
+            candidates = list(scan(self.root.resolve(), self.cfg.daemon.recursive, self.skip))
+        except OSError as exc:  # one line per outage, not one per rescan
+            if self.unlistable is None:
+                log.warning("watch: cannot list %s (%s); trying again every rescan",
+                            self.root, exc.strerror or exc)
+            self.unlistable = str(exc)
+            return self.tracker.pending
+        if self.unlistable is not None:
+            log.info("watch: %s can be listed again", self.root)
+            self.unlistable = None
+        present = set()
+        for path in candidates:
+            present.add(path)
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            if self.queue.seen(str(path), stat.st_size, stat.st_mtime_ns):
+                self.tracker.forget(path)
+                continue
+            if not self.tracker.settled(path, stat.st_size, stat.st_mtime_ns):
+                continue
+            if not readable(path):  # still held open by a copy (Windows)
+                self.tracker.forget(path)
+                continue
+            self._take(path, stat.st_size, stat.st_mtime_ns)
+        self.tracker.keep_only(present)
+        return self.tracker.pending
+
+    def _take(self, path: Path, size: int, mtime_ns: int) -> None:
+        try:
+            sha256 = file_sha256(path)
+            after = path.stat()
+        except OSError as exc:
+            log.warning("watch: cannot read %s: %s", path, exc.strerror or exc)
+            self.tracker.forget(path)
+            return
+        if (after.st_size, after.st_mtime_ns) != (size, mtime_ns):  # changed while hashing
+            self.tracker.forget(path)
+            return
+        self.tracker.forget(path)
+        if self.queue.add_source(sha256, str(path), path.name, size):
+            self.queue.remember(str(path), size, mtime_ns, sha256, TAKEN)
+            self.counts["taken"] += 1
+            log.info("%s: taken (%d bytes, sha256 %s)", path.name, size, sha256[:12])
+            return
+        known = self.queue.source(sha256)
+        if known and self._taken_again(known, path, size, mtime_ns):
+            return
+        self.counts["duplicates"] += 1
+        log.info("%s: skipped: same content as %s (%s)", path.name,
+                 known.name if known else "?", known.status if known else "?")
+        if known and Path(known.path) == path:  # the very file we took (a restart)
+            self.queue.remember(str(path), size, mtime_ns, sha256, TAKEN)
+            return
+        action = self.cfg.daemon.after_success
+        moved = finish_video(path, action, archive_dir(self.cfg), sha256)
+        if action == "keep":
+            self.queue.remember(str(path), size, mtime_ns, sha256, DUPLICATE)
+        elif moved:
+            log.info("%s: duplicate moved to %s", path.name, moved)
+
+    def _taken_again(self, known, path: Path, size: int, mtime_ns: int) -> bool:
+        """Same content as a known video, but not a duplicate to skip: True if handled."""
+        if known.status == ACTIVE and not Path(known.path).exists():
+            # renamed or moved within the watch folder while it waited: follow it
+            self.queue.update_source(known.sha256, path=str(path))
+            log.info("%s: %s moved here while queued; following it", path.name, known.name)
+        elif known.status == GAVE_UP:
+            # failed for good before (not broken: quarantined ones stay skipped); a
+            # person dropped it again, so try again from the start
+            self.queue.restart_source(known.sha256, str(path), path.name)
+            self.counts["taken"] += 1
+            log.info("%s: taken again (it failed before: %s)", path.name, known.reason)
+        else:
+            return False
+        self.queue.forget(known.path)
+        self.queue.remember(str(path), size, mtime_ns, known.sha256, TAKEN)
+        return True

@@ -1,0 +1,101 @@
+"""`hydrus-motion status`: what the daemon has done, is doing, and could not do.
+
+Read-only: queue counts per stage, videos by outcome, clips by push status, failures
+with their reasons, quarantined videos, and the last runs. Safe while the daemon runs
+(SQLite WAL lets readers in beside the writer).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from hydrus_motion.config import Config, state_dir
+from hydrus_motion.store.lock import holder
+
+
+def gather(cfg: Config) -> dict[str, Any]:
+    from hydrus_motion.schedule import next_run
+    from hydrus_motion.store import open_store
+    from hydrus_motion.store.queue import QUARANTINED, JobQueue
+    from hydrus_motion.store.runs import RunLog
+
+    folder = state_dir(cfg)
+    store = open_store(folder)
+    try:
+        queue, runs = JobQueue(store), RunLog(store)
+        daemon_pid = holder(folder / "daemon.lock")
+        nightly_pid = holder(folder / "nightly.lock")
+        quarantined = store.conn.execute(
+            "SELECT name, path, reason, finished_at FROM sources WHERE status = ? "
+            "ORDER BY finished_at DESC LIMIT 50", (QUARANTINED,))
+        clip_failures = store.conn.execute(
+            "SELECT path, push_status, attempts, last_error FROM clips WHERE last_error IS NOT "
+            "NULL AND push_status IN ('queued', 'failed') ORDER BY checked_at DESC LIMIT 50")
+        upcoming = next_run(cfg.nightly) if cfg.nightly.enabled else None
+        return {
+            "state_dir": str(folder),
+            "daemon": {"running": daemon_pid is not None, "pid": daemon_pid},
+            "queue": queue.counts(),
+            "videos": queue.source_counts(),
+            "clips": store.counts(),
+            "failures": [_when(f, "updated_at") for f in queue.failures()],
+            "clip_failures": [dict(r) for r in clip_failures],
+            "quarantined": [_when(dict(r), "finished_at") for r in quarantined],
+            "runs": [_run(r, nightly_pid) for r in runs.last(limit=10)],
+            "nightly": {"enabled": cfg.nightly.enabled, "cron": cfg.nightly.cron,
+                        "timezone": cfg.nightly.timezone or "local",
+                        "next": upcoming.isoformat(timespec="minutes") if upcoming else None},
+        }
+    finally:
+        store.close()
+
+
+def render(doc: dict[str, Any]) -> str:
+    pid = doc["daemon"]["pid"]
+    lines = [f"daemon: {f'running, pid {pid}' if pid else 'not running'}  "
+             f"(state {doc['state_dir']})", "queue:"]
+    for stage, counts in doc["queue"].items():
+        lines.append(f"  {stage:<10}" + "  ".join(f"{k} {v}" for k, v in counts.items()))
+    lines.append("videos: " + (_pairs(doc["videos"]) or "none yet"))
+    lines.append("clips:  " + (_pairs(doc["clips"]) or "none yet"))
+    for f in doc["failures"]:
+        lines.append(f"  ! {f['name']}: {f['stage']} {f['status']} after {f['attempts']} "
+                     f"attempt(s): {f['last_error']}")
+    for c in doc["clip_failures"]:
+        lines.append(f"  ! {c['path']}: push {c['push_status']}: {c['last_error']}")
+    for q in doc["quarantined"]:
+        lines.append(f"  quarantined {q['name']}: {q['reason']}")
+    for r in doc["runs"]:
+        lines.append(f"run {r['id']} {r['kind']} {r['started']}: {r['outcome']}"
+                     + (f": {r['error']}" if r["error"] else ""))
+    n = doc["nightly"]
+    lines.append(f"nightly: {n['cron']} ({n['timezone']}), next {n['next']}" if n["enabled"]
+                 else "nightly: off in the daemon (nightly.enabled: false)")
+    return "\n".join(lines)
+
+
+def _pairs(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).astimezone().isoformat(timespec="seconds") \
+        if ts else None
+
+
+def _when(row: dict[str, Any], key: str) -> dict[str, Any]:
+    row = dict(row)
+    row[key] = _iso(row[key])
+    return row
+
+
+def _run(run: Any, nightly_pid: int | None) -> dict[str, Any]:
+    outcome = run.outcome
+    if outcome is None:  # no finish recorded: still going, or its process died
+        outcome = "running" if nightly_pid == run.pid else "interrupted"
+    took = (run.finished_at or time.time()) - run.started_at
+    return {"id": run.id, "kind": run.kind, "started": _iso(run.started_at),
+            "finished": _iso(run.finished_at), "seconds": round(took, 1), "outcome": outcome,
+            "error": run.error, "details": run.details}

@@ -1,0 +1,194 @@
+"""The daemon's durable job queue: one row per video and stage, in the same SQLite file.
+
+A video taken from the watch folder becomes a `sources` row and a `detect` job. Each
+stage, when it succeeds, marks its job done and queues the next stage in the same
+transaction, so after a crash (even `kill -9`) every video sits in exactly one place:
+
+    detect ─▶ slice ─▶ annotate ─▶ push ─▶ reconcile
+
+Jobs found `running` at start-up were interrupted; they go back to `queued`. Every stage
+is idempotent (clips are known by hash, pushes add only what is missing), so running
+one again is safe. A failed attempt is data: `attempts`, `last_error`, and `not_before`
+for the backoff; after too many a job is `failed` and `status` shows why.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from hydrus_motion.store.db import Store
+
+STAGES = ("detect", "slice", "annotate", "push", "reconcile")
+NEXT_STAGE = {"detect": "slice", "slice": "annotate", "annotate": "push", "push": "reconcile"}
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+# sources.status
+ACTIVE, FINISHED, QUARANTINED, GAVE_UP = "active", "done", "quarantined", "failed"
+TAKEN, DUPLICATE = "taken", "duplicate"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    stage: str
+    source_sha256: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Source:
+    sha256: str
+    path: str
+    name: str
+    size: int
+    status: str
+    reason: str | None
+    clips: int | None
+
+
+class JobQueue:
+    """Queue operations over one Store connection (one per thread: sqlite3 rule)."""
+
+    def __init__(self, store: Store):
+        self.conn = store.conn
+
+    # -- sources -----------------------------------------------------------------------
+
+    def add_source(self, sha256: str, path: str, name: str, size: int) -> bool:
+        """Record a new video and queue its first stage; False if this content is known."""
+        now = time.time()
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO sources (sha256, path, name, size, created_at)"
+                " VALUES (?,?,?,?,?)", (sha256, path, name, size, now))
+            if cur.rowcount != 1:
+                return False
+            self._enqueue(STAGES[0], sha256, now, 0.0)
+        return True
+
+    def restart_source(self, sha256: str, path: str, name: str) -> None:
+        """A video that failed for good, dropped again: start it over from the first stage."""
+        now = time.time()
+        with self.conn:
+            self.conn.execute("UPDATE sources SET status = ?, path = ?, name = ?, reason = NULL,"
+                              " finished_at = NULL WHERE sha256 = ?", (ACTIVE, path, name, sha256))
+            self.conn.execute("DELETE FROM jobs WHERE source_sha256 = ?", (sha256,))
+            self._enqueue(STAGES[0], sha256, now, 0.0)
+
+    def source(self, sha256: str) -> Source | None:
+        row = self.conn.execute("SELECT sha256, path, name, size, status, reason, clips "
+                                "FROM sources WHERE sha256 = ?", (sha256,)).fetchone()
+        return Source(**dict(row)) if row else None
+
+    def update_source(self, sha256: str, *, status: str | None = None, path: str | None = None,
+                      reason: str | None = None, clips: int | None = None) -> None:
+        finished = status in (FINISHED, QUARANTINED, GAVE_UP)
+        with self.conn:
+            self.conn.execute(
+                "UPDATE sources SET status = COALESCE(?, status), path = COALESCE(?, path),"
+                " reason = COALESCE(?, reason), clips = COALESCE(?, clips),"
+                " finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE sha256 = ?",
+                (status, path, reason, clips, finished, time.time(), sha256))
+
+    # -- files in the watch folder we already decided on -------------------------------
+
+    def seen(self, path: str, size: int, mtime_ns: int) -> bool:
+        row = self.conn.execute("SELECT 1 FROM seen_files WHERE path = ? AND size = ? AND "
+                                "mtime_ns = ?", (path, size, mtime_ns)).fetchone()
+        return row is not None
+
+    def remember(self, path: str, size: int, mtime_ns: int, sha256: str, decision: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO seen_files VALUES (?,?,?,?,?,?)",
+                              (path, size, mtime_ns, sha256, decision, time.time()))
+
+    def forget(self, path: str) -> None:
+        """The file left the watch folder: a new file of that name is new again."""
+        with self.conn:
+            self.conn.execute("DELETE FROM seen_files WHERE path = ?", (path,))
+
+    # -- jobs --------------------------------------------------------------------------
+
+    def claim(self, stages: tuple[str, ...], now: float | None = None) -> Job | None:
+        """Take the oldest due job of these stages (atomically: workers share the file)."""
+        now = time.time() if now is None else now
+        marks = ",".join("?" * len(stages))
+        with self.conn:
+            row = self.conn.execute(
+                "UPDATE jobs SET status = ?, updated_at = ? WHERE id = ("
+                f" SELECT id FROM jobs WHERE status = ? AND stage IN ({marks})"
+                "  AND not_before <= ? ORDER BY not_before, id LIMIT 1)"
+                " RETURNING id, stage, source_sha256, attempts, last_error",
+                (RUNNING, now, QUEUED, *stages, now)).fetchone()
+        return Job(**dict(row)) if row else None
+
+    def finish(self, job: Job, *, next_after_s: float = 0.0) -> None:
+        """Done; queue the next stage (after `next_after_s`) in the same transaction."""
+        now = time.time()
+        with self.conn:
+            self._set(job, DONE, None, attempted=True, now=now)
+            if job.stage in NEXT_STAGE:
+                self._enqueue(NEXT_STAGE[job.stage], job.source_sha256, now, next_after_s)
+
+    def retry(self, job: Job, error: str, after_s: float, *, attempted: bool = True) -> None:
+        """Back to the queue, due again in `after_s`; `attempted=False` when not its fault."""
+        now = time.time()
+        with self.conn:
+            self._set(job, QUEUED, error, attempted=attempted, now=now, not_before=now + after_s)
+
+    def fail(self, job: Job, error: str) -> None:
+        with self.conn:
+            self._set(job, FAILED, error, attempted=True, now=time.time())
+
+    def fail_source(self, sha256: str, error: str) -> None:
+        """Every unfinished job of this video stops (it was quarantined)."""
+        with self.conn:
+            self.conn.execute("UPDATE jobs SET status = ?, last_error = ?, updated_at = ?"
+                              " WHERE source_sha256 = ? AND status IN (?, ?)",
+                              (FAILED, error, time.time(), sha256, QUEUED, RUNNING))
+
+    def recover(self) -> int:
+        """Jobs left `running` by a process that died: queue them again. Returns how many."""
+        with self.conn:
+            cur = self.conn.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE status = ?",
+                                    (QUEUED, time.time(), RUNNING))
+        return cur.rowcount
+
+    def pending(self, stages: tuple[str, ...]) -> int:
+        marks = ",".join("?" * len(stages))
+        return self.conn.execute(f"SELECT COUNT(*) FROM jobs WHERE stage IN ({marks}) AND "
+                                 "status IN (?, ?)", (*stages, QUEUED, RUNNING)).fetchone()[0]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{stage: {status: n}} for every stage, zeros included."""
+        out = {stage: {s: 0 for s in (QUEUED, RUNNING, DONE, FAILED)} for stage in STAGES}
+        for stage, status, n in self.conn.execute(
+                "SELECT stage, status, COUNT(*) FROM jobs GROUP BY stage, status"):
+            out.setdefault(stage, {})[status] = n
+        return out
+
+    def failures(self, limit: int = 50) -> list[dict]:
+        """Failed jobs and jobs waiting after an error, newest first, with the video name."""
+        rows = self.conn.execute(
+            "SELECT j.stage, j.status, j.attempts, j.last_error, j.updated_at, s.name, s.path,"
+            " s.status AS source_status FROM jobs j JOIN sources s ON s.sha256 = j.source_sha256"
+            " WHERE j.last_error IS NOT NULL AND j.status != ? ORDER BY j.updated_at DESC"
+            " LIMIT ?", (DONE, limit))
+        return [dict(r) for r in rows]
+
+    def source_counts(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT status, COUNT(*) FROM sources GROUP BY status")
+        return {status: n for status, n in rows}
+
+    def _enqueue(self, stage: str, sha256: str, now: float, after_s: float) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO jobs (stage, source_sha256, not_before,"
+                          " created_at, updated_at) VALUES (?,?,?,?,?)",
+                          (stage, sha256, now + after_s, now, now))
+
+    def _set(self, job: Job, status: str, error: str | None, *, attempted: bool, now: float,
+             not_before: float | None = None) -> None:
+        self.conn.execute(
+            "UPDATE jobs SET status = ?, last_error = ?, attempts = attempts + ?,"
+            " updated_at = ?, not_before = COALESCE(?, not_before) WHERE id = ?",
+            (status, error, int(attempted), now, not_before, job.id))

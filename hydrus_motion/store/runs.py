@@ -1,0 +1,67 @@
+"""Run history: one row per nightly (or other scheduled) run, written as it starts.
+
+A row with no `finished_at` whose process no longer holds the run lock was killed;
+`status` reports it as interrupted, and the missed-run policy counts it as not run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from hydrus_motion.store.db import Store
+
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    kind: str
+    started_at: float
+    finished_at: float | None
+    outcome: str | None
+    error: str | None
+    details: dict[str, Any]
+    pid: int
+
+
+class RunLog:
+    def __init__(self, store: Store):
+        self.conn = store.conn
+
+    def start(self, kind: str) -> int:
+        with self.conn:
+            cur = self.conn.execute("INSERT INTO runs (kind, started_at, pid) VALUES (?,?,?)",
+                                    (kind, time.time(), os.getpid()))
+        return int(cur.lastrowid)
+
+    def finish(self, run_id: int, outcome: str, error: str | None = None,
+               details: dict[str, Any] | None = None) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE runs SET finished_at = ?, outcome = ?, error = ?,"
+                              " details = ? WHERE id = ?",
+                              (time.time(), outcome, error,
+                               json.dumps(details or {}, ensure_ascii=False), run_id))
+
+    def last(self, kind: str | None = None, limit: int = 10) -> list[Run]:
+        where, params = ("WHERE kind = ?", (kind,)) if kind else ("", ())
+        rows = self.conn.execute(f"SELECT * FROM runs {where} ORDER BY started_at DESC, id DESC"
+                                 " LIMIT ?", (*params, limit))
+        return [_run(r) for r in rows]
+
+    def last_attempt(self, kind: str) -> Run | None:
+        """The latest run that did real work or tried to (skipped runs do not count)."""
+        row = self.conn.execute("SELECT * FROM runs WHERE kind = ? AND outcome IS NOT ?"
+                                " ORDER BY started_at DESC, id DESC LIMIT 1",
+                                (kind, SKIPPED)).fetchone()
+        return _run(row) if row else None
+
+
+def _run(row: Any) -> Run:
+    data = dict(row)
+    data["details"] = json.loads(data["details"]) if data["details"] else {}
+    return Run(**data)
