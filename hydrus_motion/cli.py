@@ -105,9 +105,11 @@ def _parser() -> argparse.ArgumentParser:
                    description="Queue counts per stage, failures with reasons, quarantined "
                                "videos, and the last runs. Works while the daemon runs.")
     sub.add_parser("nightly", parents=[common], help="the nightly job, once (for timers)",
-                   description="Run the nightly job once (today: push queued clips and "
-                               "re-check recent pushes) and record it in the run history; "
-                               "skipped if another nightly run holds the lock.")
+                   description="Run the nightly job once: push queued clips and re-check "
+                               "recent pushes, export the approved clips, train when the "
+                               "dataset changed (or resume an interrupted run), and put the "
+                               "samples into Hydrus. Recorded in the run history; skipped if "
+                               "another nightly run holds the lock.")
     return parser
 
 
@@ -379,9 +381,15 @@ def cmd_nightly(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], 
     from hydrus_motion.schedule import run_nightly
 
     result, code = run_nightly(cfg)
-    counts = result["details"].get("reconcile", {})
-    _summary_line("nightly", f"run {result['run']} {result['outcome']}",
-                  {k: v for k, v in counts.items() if isinstance(v, int)})
+    d = result["details"]
+    counts = {"repaired": d.get("reconcile", {}).get("repaired", 0),
+              "clips in the dataset": d.get("export", {}).get("clips", 0),
+              "new": d.get("export", {}).get("new", 0),
+              "steps trained": d.get("train", {}).get("steps", 0),
+              "samples in hydrus": d.get("samples", {}).get("in_hydrus", 0)}
+    train = d.get("train", {})
+    training = f"; training {train['action']} ({train['reason']})" if train else ""
+    _summary_line("nightly", f"run {result['run']} {result['outcome']}{training}", counts)
     return result, code
 
 

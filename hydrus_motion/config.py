@@ -144,6 +144,10 @@ class PathsConfig:
     # The dataset folder `export` keeps current (a link to its newest build); null:
     # <state_dir>/dataset. `export --out` overrides it.
     dataset_dir: str | None = None
+    # Nightly training runs (runs/<id>/) and `current`, a link to the newest finished one
+    # (current/motion_module.safetensors is what a UI should load); null:
+    # <state_dir>/training.
+    training_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -245,8 +249,12 @@ class TrainConfig:
     checkpoint_every: int = field(default=500, metadata=_range(1, None))
     checkpoint_limit: int = field(default=3, metadata=_range(1, 1000))
     export_dtype: Literal["fp16", "fp32", "bf16"] = "fp16"
+    # Validation samples (mp4 + gif) rendered after the last step, one per prompt; the
+    # nightly job puts them into Hydrus. Empty: none (nightly: nightly.sample_prompts).
+    validation_prompts: tuple[str, ...] = ()
+    validation_steps: int = field(default=25, metadata=_range(1, 1000))  # denoising steps
     # A trainer RUN.yaml whose keys win over the ones written from this section
-    # (validation prompts, buckets, tag shuffle, noise schedule, ...).
+    # (buckets, tag shuffle, noise schedule, ...).
     run_overrides: str | None = None
     # auto: `accelerate launch` when accelerate is installed, else `python -m trainer`.
     launcher: Literal["auto", "accelerate", "python"] = "auto"
@@ -364,6 +372,17 @@ class NightlyConfig:
     # A scheduled run missed while the daemon was down: run it once at start-up, or skip
     # to the next scheduled time.
     missed: Literal["run", "skip"] = "run"
+    # Train after the export when the dataset changed since the current checkpoint was
+    # trained (changed), every night (always), or never (export only).
+    train: Literal["changed", "always", "never"] = "changed"
+    # Finished training runs kept besides the current one (older ones are deleted).
+    keep_runs: int = field(default=2, metadata=_range(0, 1000))
+    # Without train.validation_prompts, the captions of this many dataset clips are the
+    # sample prompts (0: no samples).
+    sample_prompts: int = field(default=2, metadata=_range(0, 32))
+    # A popup in the Hydrus client when a run finished (needs the "manage popups"
+    # permission; without it there is just no popup).
+    popup: bool = True
 
 
 @dataclass(frozen=True)
@@ -476,6 +495,11 @@ def clips_dir(cfg: Config) -> Path:
 def dataset_dir(cfg: Config) -> Path:
     return Path(cfg.paths.dataset_dir).expanduser() if cfg.paths.dataset_dir else \
         state_dir(cfg) / "dataset"
+
+
+def training_dir(cfg: Config) -> Path:
+    return Path(cfg.paths.training_dir).expanduser() if cfg.paths.training_dir else \
+        state_dir(cfg) / "training"
 
 
 def archive_dir(cfg: Config) -> Path:

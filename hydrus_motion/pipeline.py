@@ -7,10 +7,13 @@ Ingest flow (per video):
     ... ─▶ record clips locally (queued) ─▶ push to Hydrus   (`hydrus-motion ingest`)
     recent pushes ─▶ re-check in Hydrus ─▶ repair            (`hydrus-motion reconcile`)
 
-Nightly flow:
+Nightly flow (`hydrus-motion nightly`, or the daemon at nightly.cron):
 
-    search approved ─▶ read tags + caption as they are now ─▶ captions ─▶ download new
-    clips (hash-checked) ─▶ build beside the current dataset ─▶ switch  (`hydrus-motion export`)
+    push queued + re-check recent pushes                             (`reconcile`)
+    search approved ─▶ tags + caption as they are now ─▶ download new clips
+        (hash-checked) ─▶ build beside the current dataset ─▶ switch  (`export`)
+    dataset changed (or a run was interrupted) ─▶ trainer as a child process   (`train`)
+        ─▶ run.json ─▶ `current` checkpoint ─▶ samples + popup into Hydrus
 
 The sidecar sits between detection and cutting on purpose: a person may edit it, and
 `slice` and `ingest` honour the edit. Clips are recorded before any request to Hydrus,
@@ -25,18 +28,29 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hydrus_motion.annotate import annotate_clips
 from hydrus_motion.annotate.annotator import annotation_parts
 from hydrus_motion.annotate.captioner import Captioner
 from hydrus_motion.annotate.wd_tagger import Tagger
+from hydrus_motion.checkpoints import (
+    TrainingPlan,
+    current_run,
+    make_current,
+    mark_published,
+    plan_training,
+    read_run,
+    samples_published,
+)
 from hydrus_motion.clips.cut import ClipCutter, FfmpegCutter
 from hydrus_motion.clips.plan import plan_clips
-from hydrus_motion.config import Config, clips_dir
+from hydrus_motion.config import Config, clips_dir, dataset_dir, training_dir
 from hydrus_motion.dataset.build import ExportResult, export_dataset
-from hydrus_motion.errors import SidecarError
+from hydrus_motion.errors import HydrusMotionError, SidecarError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.hydrus.push import PushOutcome, push_clips
+from hydrus_motion.hydrus.samples import announce, publish_samples
 from hydrus_motion.hydrus.scheme import annotated_notes, clip_notes, clip_tags
 from hydrus_motion.ingest.content import file_sha256
 from hydrus_motion.probe import frame_count_slack, probe_video
@@ -45,6 +59,7 @@ from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.base import SceneDetector
 from hydrus_motion.scenes.sidecar import default_sidecar_path, read_sidecar, write_sidecar
 from hydrus_motion.store.db import QUEUED, ClipRecord, Store
+from hydrus_motion.train import train_for_nightly
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +185,68 @@ def _same_plan(known: list[ClipRecord], spans: list[ClipSpan]) -> bool:
         {(s.start_frame, s.end_frame) for s in spans}
 
 
-def nightly(cfg: Config, store: Store, gateway: HydrusGateway) -> dict:
-    """The nightly job's body; `hydrus-motion nightly` and the daemon's schedule run it.
+class NightlyFailed(HydrusMotionError):
+    """A nightly step failed; `details` holds what was done before it (run history)."""
 
-    Today: push what is queued and re-check recent pushes (reconcile). Issue 8 extends
-    this with export -> train -> samples back into Hydrus. Returns the run's details
-    (recorded as JSON in the run history).
-    """
+    def __init__(self, message: str, details: dict[str, Any], hint: str | None = None):
+        super().__init__(message, hint)
+        self.details = details
+
+
+def nightly(cfg: Config, store: Store, gateway: HydrusGateway) -> dict[str, Any]:
+    """The nightly job (`hydrus-motion nightly`, the daemon's schedule). Returns what it
+    did for the run history; raises NightlyFailed with the same, and the previous
+    checkpoint stays current."""
     from hydrus_motion.hydrus.push import summarise
 
+    details: dict[str, Any] = {}
     outcomes = reconcile(gateway, store, cfg)
-    return {"reconcile": {"checked": len(outcomes), **summarise(outcomes)}}
+    details["reconcile"] = {"checked": len(outcomes), **summarise(outcomes)}
+    exported = export(gateway, cfg, dataset_dir(cfg))
+    details["export"] = {"dataset_id": exported.dataset_id, "changed": exported.changed,
+                         "clips": len(exported.entries), "new": exported.new,
+                         "removed": exported.removed, "skipped": len(exported.skipped),
+                         "frames": sum(e.frames or 0 for e in exported.entries)}
+    root = training_dir(cfg)
+    plan = plan_training(root, exported.dataset_id, cfg.nightly.train, time.time())
+    if plan.action != "skip" and not exported.entries:
+        plan = TrainingPlan("skip", "no approved clips yet")
+    if plan.action != "skip" and not cfg.train.pretrained_model:
+        plan = TrainingPlan("skip", "train.pretrained_model is not set")
+    details["train"] = {"action": plan.action, "reason": plan.reason, "run": plan.run_id}
+    log.info("nightly: training: %s (%s)", plan.action, plan.reason)
+    if plan.action != "skip":
+        started = time.monotonic()
+        try:
+            run = train_for_nightly(cfg, exported.build, plan.run_dir,
+                                    resume=plan.action == "resume", init_module=plan.init_module,
+                                    sample_prompts=cfg.nightly.sample_prompts)
+        except HydrusMotionError as exc:
+            details["train"].update(outcome="failed", error=exc.message)
+            raise NightlyFailed(f"training run {plan.run_id} failed: {exc.message}", details,
+                                hint="the previous checkpoint stays current; an interrupted "
+                                     "run is resumed by the next nightly run") from None
+        details["train"].update(
+            outcome="trained", steps=run["steps"], final_loss=run["final_loss"],
+            seconds=round(time.monotonic() - started, 1), dataset_clips=len(exported.entries))
+        make_current(root, plan.run_dir, cfg.nightly.keep_runs)
+    current = current_run(root)
+    if current is not None and not samples_published(current):  # also retries a failed try
+        details["samples"] = publish_run(gateway, cfg, current)
+    return details
+
+
+def publish_run(gateway: HydrusGateway, cfg: Config, run_dir: Path) -> dict[str, Any]:
+    """The current run's samples into Hydrus, and a popup saying what finished."""
+    run = read_run(run_dir) or {}
+    files = [Path(s[kind]) for s in run.get("outputs", {}).get("samples") or []
+             for kind in ("mp4", "gif")]
+    published = publish_samples(gateway, cfg, run, run_dir.name, files)
+    hashes = [p.hash for p in published if p.result in ("imported", "already in hydrus")]
+    mark_published(run_dir, hashes)
+    loss = run.get("final_loss")
+    loss_text = f", loss {loss:.4f}" if isinstance(loss, (int, float)) else ""
+    text = (f"motion module run {run_dir.name} finished: {run.get('steps')} steps{loss_text}; "
+            f"{len(hashes)} sample(s)")
+    popup = cfg.nightly.popup and announce(gateway, text, hashes)
+    return {"files": len(files), "in_hydrus": len(hashes), "popup": bool(popup)}

@@ -111,9 +111,10 @@ def run_nightly(cfg: Config) -> tuple[dict[str, Any], int]:
         details = nightly(cfg, store, connect_gateway(cfg))
         runs.finish(run_id, OK, details=details)
     except HydrusMotionError as exc:
-        runs.finish(run_id, FAILED, exc.message)
+        done = getattr(exc, "details", {})  # what the run did before it failed
+        runs.finish(run_id, FAILED, exc.message, details=done)
         log.error("nightly: run %d failed: %s", run_id, exc.message)
-        return {"run": run_id, "outcome": FAILED, "error": exc.message, "details": {}}, 1
+        return {"run": run_id, "outcome": FAILED, "error": exc.message, "details": done}, 1
     except KeyboardInterrupt:
         runs.finish(run_id, FAILED, "interrupted by a stop request")
         raise

@@ -69,11 +69,26 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(f"  quarantined {q['name']}: {q['reason']}")
     for r in doc["runs"]:
         lines.append(f"run {r['id']} {r['kind']} {r['started']}: {r['outcome']}"
-                     + (f": {r['error']}" if r["error"] else ""))
+                     + (f": {r['error']}" if r["error"] else "") + _run_summary(r["details"]))
     n = doc["nightly"]
     lines.append(f"nightly: {n['cron']} ({n['timezone']}), next {n['next']}" if n["enabled"]
                  else "nightly: off in the daemon (nightly.enabled: false)")
     return "\n".join(lines)
+
+
+def _run_summary(details: dict[str, Any]) -> str:
+    """' (12 clips, trained 500 steps, loss 0.1234, 1840 s)' from a nightly run's details."""
+    parts = []
+    if "export" in details:
+        parts.append(f"{details['export']['clips']} clips")
+    train = details.get("train") or {}
+    if train.get("outcome") == "trained":
+        loss = train.get("final_loss")
+        loss_text = f", loss {loss:.4f}" if isinstance(loss, (int, float)) else ""
+        parts.append(f"trained {train['steps']} steps{loss_text}, {train['seconds']:.0f} s")
+    elif train:
+        parts.append(f"training {train.get('outcome') or train['action']}: {train['reason']}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _pairs(counts: dict[str, int]) -> str:

@@ -307,3 +307,28 @@ def temp_dir_beside(target_dir: Path, prefix: str = ".hydrus-motion-") -> Iterat
 def ffmpeg_path_arg(path: Path) -> str:
     """A path ffmpeg reads as a plain file, whatever it is named ('a:b.mp4', '-x.mp4')."""
     return "file:" + str(Path(path).absolute())
+
+
+def point_link(link: Path, target: Path) -> Path:
+    """Make `link` show the folder `target`; returns where that content now lives.
+
+    `link` becomes a symbolic link replaced in one atomic rename, so a reader sees the
+    old folder or the new one, never neither. Where links cannot be made (Windows without
+    developer mode) `target` is renamed to `link` instead, and what `link` was moves to
+    `<target>-previous` beside `target`: two renames with a moment between them.
+    """
+    switch = link.parent / f".{link.name}.switch-{os.getpid()}"
+    switch.unlink(missing_ok=True)
+    if not (link.exists() and not link.is_symlink()):
+        try:
+            os.symlink(os.path.relpath(target, link.parent), switch, target_is_directory=True)
+            os.replace(switch, link)
+            return target
+        except OSError:
+            switch.unlink(missing_ok=True)
+    if link.is_symlink():
+        link.unlink()
+    elif link.exists():
+        os.rename(link, target.parent / f"{target.name}-previous")
+    os.rename(target, link)
+    return link

@@ -10,6 +10,7 @@ training never takes this process down, and the same RUN.yaml can be re-run by h
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -48,6 +49,8 @@ def run_config(cfg: Config, dataset_dir: Path, out_dir: Path,
                   "gradient_checkpointing": t.gradient_checkpointing, "cache": t.cache,
                   "ema": t.ema, "seed": t.seed},
         "checkpoints": {"every_steps": t.checkpoint_every, "limit": t.checkpoint_limit},
+        "validation": {"prompts": list(t.validation_prompts),
+                       "num_inference_steps": t.validation_steps},
     }
     if t.run_overrides:
         _merge(run, _read_yaml(Path(t.run_overrides).expanduser()))
@@ -98,6 +101,31 @@ def run_training(cfg: Config, dataset_dir: Path, out_dir: Path, resume: str | No
                     "motion_module": run["outputs"]["motion_module"],
                     "motion_adapter": run["outputs"]["motion_adapter"]}
     return run
+
+
+def train_for_nightly(cfg: Config, dataset_dir: Path, run_dir: Path, *, resume: bool,
+                      init_module: Path | None, sample_prompts: int) -> dict[str, Any]:
+    """One nightly run: from the current checkpoint's weights when there is one, with the
+    captions of a few dataset clips as sample prompts unless prompts are configured."""
+    t = cfg.train
+    prompts = t.validation_prompts or tuple(_captions(dataset_dir, sample_prompts))
+    train = dataclasses.replace(t, validation_prompts=prompts, motion_module=(
+        str(init_module) if init_module is not None else t.motion_module))
+    return run_training(dataclasses.replace(cfg, train=train), dataset_dir, run_dir,
+                        resume="latest" if resume else None)
+
+
+def _captions(dataset_dir: Path, count: int) -> list[str]:
+    captions = []
+    try:
+        with (dataset_dir / "manifest.jsonl").open(encoding="utf-8") as fh:
+            for line in fh:
+                caption = json.loads(line).get("caption")
+                if caption and len(captions) < count:
+                    captions.append(caption)
+    except (OSError, ValueError):  # no manifest (a hand-made dataset): no samples
+        pass
+    return captions
 
 
 def _check_run_config(run: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ from hydrus_motion.dataset.shards import write_shards
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.hydrus.review import approved_clips
+from hydrus_motion.tools import point_link
 
 log = logging.getLogger(__name__)
 STALE_STAGING_S = 6 * 3600  # a staging folder this old belongs to a killed export
@@ -152,17 +153,10 @@ def _video_ids(build: Path | None) -> set[str]:
 
 def _switch(out: Path, build: Path) -> Path:
     """Make `out` show `build`; returns where the dataset now lives."""
-    if out.exists() and not out.is_symlink():
-        _check_out(out)
-        return _swap_by_rename(out, build)
-    link = out.parent / f".{out.name}.switch-{os.getpid()}"
-    link.unlink(missing_ok=True)
-    try:
-        os.symlink(os.path.relpath(build, out.parent), link, target_is_directory=True)
-    except OSError:  # Windows without the right to make symbolic links
-        return _swap_by_rename(out, build)
-    os.replace(link, out)  # atomic: readers see the old target or the new one
-    return build
+    _check_out(out)
+    if out.is_dir() and not out.is_symlink() and read_dataset_json(out) is None:
+        out.rmdir()  # empty (checked above): nothing to keep
+    return point_link(out, build)
 
 
 def _check_out(out: Path) -> None:
@@ -176,19 +170,6 @@ def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise DatasetFolderError(f"{out}: is a file, not a folder",
                                  hint="give export a folder path with --out")
-
-
-def _swap_by_rename(out: Path, build: Path) -> Path:
-    """Where links cannot be made: two renames, with a moment where `out` is absent."""
-    if out.is_symlink():
-        out.unlink()
-    elif out.exists():
-        if read_dataset_json(out) is None:
-            out.rmdir()  # empty (checked by the caller)
-        else:
-            os.rename(out, build.parent / f"{build.name}-previous")
-    os.rename(build, out)
-    return out
 
 
 def _prune(builds: Path, keep: int, current: Path) -> None:
