@@ -488,28 +488,28 @@ def state_dir(cfg: Config) -> Path:
 
 
 def clips_dir(cfg: Config) -> Path:
-    return Path(cfg.paths.clips_dir).expanduser() if cfg.paths.clips_dir else \
-        state_dir(cfg) / "clips"
+    return _folder(cfg, cfg.paths.clips_dir, "clips")
 
 
 def dataset_dir(cfg: Config) -> Path:
-    return Path(cfg.paths.dataset_dir).expanduser() if cfg.paths.dataset_dir else \
-        state_dir(cfg) / "dataset"
+    return _folder(cfg, cfg.paths.dataset_dir, "dataset")
 
 
 def training_dir(cfg: Config) -> Path:
-    return Path(cfg.paths.training_dir).expanduser() if cfg.paths.training_dir else \
-        state_dir(cfg) / "training"
+    return _folder(cfg, cfg.paths.training_dir, "training")
 
 
 def archive_dir(cfg: Config) -> Path:
-    return Path(cfg.daemon.archive_dir).expanduser() if cfg.daemon.archive_dir else \
-        state_dir(cfg) / "archive"
+    return _folder(cfg, cfg.daemon.archive_dir, "archive")
 
 
 def quarantine_dir(cfg: Config) -> Path:
-    return Path(cfg.daemon.quarantine_dir).expanduser() if cfg.daemon.quarantine_dir else \
-        state_dir(cfg) / "quarantine"
+    return _folder(cfg, cfg.daemon.quarantine_dir, "quarantine")
+
+
+def _folder(cfg: Config, configured: str | None, default_name: str) -> Path:
+    """A configured folder (`~` expanded), or `<state_dir>/<default_name>`."""
+    return Path(configured).expanduser() if configured else state_dir(cfg) / default_name
 
 
 def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
