@@ -388,7 +388,10 @@ def cmd_nightly(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], 
               "steps trained": d.get("train", {}).get("steps", 0),
               "samples in hydrus": d.get("samples", {}).get("in_hydrus", 0)}
     train = d.get("train", {})
-    training = f"; training {train['action']} ({train['reason']})" if train else ""
+    done = {"train": "trained", "resume": "resumed", "skip": "no training"}
+    training = f"; {done[train['action']]} ({train['reason']})" if train else ""
+    if train.get("outcome") == "failed":
+        training = f"; training failed ({train['error']})"
     _summary_line("nightly", f"run {result['run']} {result['outcome']}{training}", counts)
     return result, code
 

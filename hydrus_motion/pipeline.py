@@ -47,6 +47,7 @@ from hydrus_motion.clips.cut import ClipCutter, FfmpegCutter
 from hydrus_motion.clips.plan import plan_clips
 from hydrus_motion.config import Config, clips_dir, dataset_dir, training_dir
 from hydrus_motion.dataset.build import ExportResult, export_dataset
+from hydrus_motion.dataset.manifest import read_dataset_json
 from hydrus_motion.errors import HydrusMotionError, SidecarError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.hydrus.push import PushOutcome, push_clips
@@ -239,6 +240,8 @@ def nightly(cfg: Config, store: Store, gateway: HydrusGateway) -> dict[str, Any]
 def publish_run(gateway: HydrusGateway, cfg: Config, run_dir: Path) -> dict[str, Any]:
     """The current run's samples into Hydrus, and a popup saying what finished."""
     run = read_run(run_dir) or {}
+    trained_on = read_dataset_json(Path(run.get("dataset") or run_dir)) or {}
+    run = {**run, "clips": trained_on.get("counts", {}).get("clips", "?")}
     files = [Path(s[kind]) for s in run.get("outputs", {}).get("samples") or []
              for kind in ("mp4", "gif")]
     published = publish_samples(gateway, cfg, run, run_dir.name, files)

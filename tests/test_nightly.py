@@ -84,7 +84,8 @@ def test_drop_approve_train_and_samples_come_back(tmp_path, hydrus, models, scen
     assert len(samples) == 2 == details["samples"]["in_hydrus"]  # one prompt: mp4 and gif
     for sample in samples:
         assert hydrus.current_tags(sample) == {"motion:sample", f"motion run:{run_id}"}
-        assert "steps: 2, final loss" in hydrus.db.notes[sample]["motion run"]
+        note = hydrus.db.notes[sample]["motion run"]
+        assert "steps: 2, final loss" in note and "(3 clips)" in note
     assert {hydrus.db.files[s]["mime"] for s in samples} == {"video/mp4", "image/gif"}
     (popup,) = hydrus.popups
     assert run_id in popup["status_text_1"] and sorted(popup["hashes"]) == sorted(samples)

@@ -42,7 +42,7 @@ def run_summary(run: Mapping[str, Any], run_id: str) -> str:
     loss = run.get("final_loss")
     loss_text = f"{loss:.4f}" if isinstance(loss, (int, float)) else "?"
     lines = [f"run: {run_id}",
-             f"dataset: {run.get('dataset_id', '?')} ({run.get('clips', '?')} clips)",
+             f"dataset: {str(run.get('dataset_id', '?'))[:12]} ({run.get('clips', '?')} clips)",
              f"steps: {run.get('steps', '?')}, final loss: {loss_text}",
              f"base model: {run.get('base_model', '?')}",
              f"started from: {run.get('init_module', '?')}",
