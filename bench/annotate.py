@@ -84,24 +84,15 @@ def build_tagger(folder: Path) -> Path:
 
 def build_captioner(folder: Path, max_new_tokens: int) -> Path:
     import torch
-    from tiny_models import CHAT_TEMPLATE
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tiny_models import CHAT_TEMPLATE, byte_level_tokenizer
     from transformers import (
         Idefics3Config,
         Idefics3ForConditionalGeneration,
         Idefics3ImageProcessorPil,
         Idefics3Processor,
-        PreTrainedTokenizerFast,
     )
 
-    alphabet = sorted(set(pre_tokenizers.ByteLevel.alphabet()))
-    tok = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(alphabet)}, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<end_of_utterance>",
-        pad_token="<pad>", additional_special_tokens=["<image>", "<fake_token_around_image>",
-                                                      "<global-img>"])
+    tokenizer = byte_level_tokenizer()
     images = Idefics3ImageProcessorPil(do_image_splitting=False, size={"longest_edge": 512},
                                        max_image_size={"longest_edge": 512})
     processor = Idefics3Processor(image_processor=images, tokenizer=tokenizer,

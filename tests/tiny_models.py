@@ -102,26 +102,33 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}Assistant:{% endif %}")
 
 
-def build_captioner(folder: Path, seed: int = 0) -> Path:
-    import torch
+def byte_level_tokenizer(extra: list[str] = ()) -> object:
+    """A byte-level BPE tokenizer with no merges and SmolVLM's special tokens, built
+    offline (one token per byte: any text encodes)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import (
-        Idefics3Config,
-        Idefics3ForConditionalGeneration,
-        Idefics3ImageProcessorPil,
-        Idefics3Processor,
-        PreTrainedTokenizerFast,
-    )
+    from transformers import PreTrainedTokenizerFast
 
     alphabet = sorted(set(pre_tokenizers.ByteLevel.alphabet()))
     tok = Tokenizer(models.BPE(vocab={ch: i for i, ch in enumerate(alphabet)}, merges=[]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    extra = ["<image>", "<fake_token_around_image>", "<global-img>"] + \
-        [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
-    tokenizer = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<end_of_utterance>",
-        pad_token="<pad>", additional_special_tokens=extra)
+        pad_token="<pad>", additional_special_tokens=[
+            "<image>", "<fake_token_around_image>", "<global-img>", *extra])
+
+
+def build_captioner(folder: Path, seed: int = 0) -> Path:
+    import torch
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessorPil,
+        Idefics3Processor,
+    )
+
+    tokenizer = byte_level_tokenizer(
+        [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)])
     images = Idefics3ImageProcessorPil(do_image_splitting=False, size={"longest_edge": 32},
                                        max_image_size={"longest_edge": 32})
     processor = Idefics3Processor(image_processor=images, tokenizer=tokenizer, image_seq_len=4,
