@@ -203,7 +203,10 @@ def nightly(cfg: Config, store: Store, gateway: HydrusGateway) -> dict[str, Any]
     details: dict[str, Any] = {}
     outcomes = reconcile(gateway, store, cfg)
     details["reconcile"] = {"checked": len(outcomes), **summarise(outcomes)}
-    exported = export(gateway, cfg, dataset_dir(cfg))
+    try:
+        exported = export(gateway, cfg, dataset_dir(cfg))
+    except HydrusMotionError as exc:
+        raise NightlyFailed(f"export failed: {exc.message}", details, exc.hint) from None
     details["export"] = {"dataset_id": exported.dataset_id, "changed": exported.changed,
                          "clips": len(exported.entries), "new": exported.new,
                          "removed": exported.removed, "skipped": len(exported.skipped),
@@ -233,7 +236,13 @@ def nightly(cfg: Config, store: Store, gateway: HydrusGateway) -> dict[str, Any]
         make_current(root, plan.run_dir, cfg.nightly.keep_runs)
     current = current_run(root)
     if current is not None and not samples_published(current):  # also retries a failed try
-        details["samples"] = publish_run(gateway, cfg, current)
+        try:
+            details["samples"] = publish_run(gateway, cfg, current)
+        except HydrusMotionError as exc:
+            raise NightlyFailed(f"the samples of run {current.name} could not be put into "
+                                f"Hydrus: {exc.message}", details,
+                                hint="the checkpoint is current; the next nightly run tries "
+                                     "the samples again") from None
     return details
 
 

@@ -148,9 +148,21 @@ def test_an_interrupted_run_is_resumed_and_a_failed_one_changes_nothing(
                    str(daemon.state / "dataset"), "--out", str(killed), "--max-steps", "1")
     assert done.returncode == 0, done.stderr
     (killed / "run.json").unlink()
+
+    def no_imports(method: str, path: str) -> None:  # Hydrus refuses the samples
+        if path == "/add_files/add_file":
+            hydrus.fail_next(1)
+
+    hydrus.on_request = no_imports
     code, run = nightly(daemon)
+    hydrus.on_request = None
     train = run["details"]["train"]
-    assert code == 0 and train["action"] == "resume" and train["run"] == killed.name
+    assert train["action"] == "resume" and train["run"] == killed.name
     resumed = json.loads((killed / "run.json").read_text())
     assert resumed["steps"] == 2 and resumed["resumed_from"].endswith("checkpoint-1")
     assert (daemon.state / "training" / "current").resolve() == killed
+    assert code == 1 and "could not be put into Hydrus" in run["error"]
+
+    code, run = nightly(daemon)  # nothing to train; the samples are tried again
+    assert code == 0 and run["details"]["train"]["action"] == "skip"
+    assert run["details"]["samples"]["in_hydrus"] == 2 == len(samples_of(hydrus, killed.name))
