@@ -9,8 +9,9 @@ shared/media testvideo.mp4, 1280x720 at 29.97 fps, looped from a different start
 so every video and every clip is new content; a lavfi composition when that file is
 absent), starts the Hydrus test server and `hydrus-motion daemon` as a subprocess with
 the default config except the paths (and `--preset`), drops all N videos into the watch
-folder at once and waits until every one is done: detected, cut, (annotated: nothing
-yet), pushed into Hydrus and archived. Memory is sampled every 0.2 s from /proc: the
+folder at once and waits until every one is done: detected, cut, annotated (the tiny
+WD-format ONNX tagger the tests build, plus quality scores; no captioner), pushed into
+Hydrus and archived. Memory is sampled every 0.2 s from /proc: the
 daemon's own peak (VmHWM) and the peak of the daemon plus all its children (ffmpeg).
 """
 
@@ -80,6 +81,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from hydrus_server import ALL_PERMISSIONS, FakeHydrus
+    from tiny_models import build_wd_tagger
 
     key = "a1" * 32
     hydrus = FakeHydrus(permissions={key: ALL_PERMISSIONS}).start()
@@ -89,8 +91,10 @@ def main() -> None:
         watch = work / "watch"
         watch.mkdir()
         config = work / "config.yaml"
+        tagger = build_wd_tagger(work / "wd-tagger")
         config.write_text(json.dumps({
             "paths": {"state_dir": str(work / "state")},
+            "annotate": {"tagger": {"model": str(tagger)}, "captioner": {"model": None}},
             "encode": {"preset": args.preset},
             "hydrus": {"api_url": hydrus.url, "access_key": key},
             "daemon": {"watch_dir": str(watch), "settle_s": 1.0, "rescan_s": 1.0,
