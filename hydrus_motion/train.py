@@ -14,15 +14,14 @@ import dataclasses
 import importlib.util
 import json
 import logging
-import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from hydrus_motion.config import Config
 from hydrus_motion.errors import HydrusMotionError, MissingExtra, UsageError
+from hydrus_motion.tools import atomic_write_text
 
 log = logging.getLogger("hydrus_motion.train")
 TRAIN_MODULES = ("torch", "diffusers", "accelerate", "transformers", "safetensors")
@@ -150,13 +149,7 @@ def _write_run_yaml(out_dir: Path, run: dict[str, Any]) -> Path:
     import yaml
 
     target = out_dir / "run.yaml"
-    fd, tmp = tempfile.mkstemp(prefix=".run.yaml.", dir=out_dir)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # as a plain open() would have made it
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        yaml.safe_dump(run, fh, sort_keys=False)
-    os.replace(tmp, target)
+    atomic_write_text(target, yaml.safe_dump(run, sort_keys=False))
     return target
 
 

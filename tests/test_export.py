@@ -137,6 +137,9 @@ def test_each_export_reflects_exactly_what_people_decided_in_hydrus(
         "videoid": d, "file": f"videos/{d}.mp4", "caption": "fish", "nl_caption": None,
         "tags": ["fish"], "frames": 10, "fps": 10.0, "width": 96, "height": 64,
         "hydrus_hash": d, "source": {"name": "film.mp4", "sha256": "ab" * 32, "scene": 1}}]
+    umask = os.umask(0)
+    os.umask(umask)  # readable by a trainer or UI running as another user, as mkdir makes it
+    assert out.resolve().stat().st_mode & 0o777 == 0o777 & ~umask
     info = json.loads((out / "dataset.json").read_text())
     assert info["format_version"] == 1 and info["dataset_id"] == result["dataset_id"]
     assert info["counts"]["clips"] == 1

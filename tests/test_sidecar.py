@@ -1,3 +1,4 @@
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,6 +32,9 @@ def test_round_trip(tmp_path):
         (1, 0, 30), (2, 30, 180), (3, 180, 720)]
     assert back.scenes[1].start == pytest.approx(1.001, abs=1e-3)
     assert not list(tmp_path.glob("*.part"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 def test_readable_by_a_person():

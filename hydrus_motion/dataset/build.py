@@ -37,7 +37,7 @@ from hydrus_motion.dataset.shards import write_shards
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.hydrus.review import approved_clips
-from hydrus_motion.tools import point_link
+from hydrus_motion.tools import point_link, usual_permissions
 
 log = logging.getLogger(__name__)
 STALE_STAGING_S = 6 * 3600  # a staging folder this old belongs to a killed export
@@ -78,6 +78,7 @@ def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResu
     builds.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(builds)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=builds))
+    usual_permissions(staging)  # it becomes the dataset folder a trainer reads
     try:
         new = _fill_videos(gateway, entries, staging / VIDEOS, current)
         (staging / "metadata.csv").write_text(metadata_csv(entries), encoding="utf-8")
