@@ -65,6 +65,10 @@ class HydrusDamagedFile(HydrusError):
     """Hydrus sent bytes whose sha256 is not the file's hash: its copy is damaged."""
 
 
+# /add_files/add_file statuses (hydrus_api.ImportStatus); 4 failed and 7 vetoed otherwise.
+NEWLY_IMPORTED, ALREADY_THERE, DELETED_BEFORE = 1, 2, 3
+
+
 @dataclass(frozen=True)
 class ImportResult:
     status: int  # 1 imported, 2 already there, 3 deleted before, 4 failed, 7 vetoed

@@ -16,6 +16,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 from hydrus_motion.hydrus.gateway import (
+    ALREADY_THERE,
+    DELETED_BEFORE,
+    NEWLY_IMPORTED,
     FileState,
     HydrusAccessError,
     HydrusError,
@@ -103,15 +106,15 @@ def _sync(gateway: HydrusGateway, record: ClipRecord, state: FileState) -> str:
             raise _Rejected(FAILED, f"the clip file {record.path} is gone, so it cannot be "
                                     "uploaded; ingest the source again")
         result = gateway.import_file(record.path)
-        if result.status == 3:
+        if result.status == DELETED_BEFORE:
             raise _Rejected(DELETED, f"Hydrus deleted this file before: {result.note}")
-        if result.status not in (1, 2):
+        if result.status not in (NEWLY_IMPORTED, ALREADY_THERE):
             raise _Rejected(FAILED, f"Hydrus did not import it (status {result.status}): "
                                     f"{result.note or 'no reason given'}")
         if result.hash != record.sha256:
             raise _Rejected(FAILED, f"{record.path} changed on disk since it was cut "
                                     f"(hash {result.hash[:12]}, recorded {record.sha256[:12]})")
-        imported = result.status == 1
+        imported = result.status == NEWLY_IMPORTED
         wrote = True
     decided = state.tags | state.deleted_tags
     missing_tags = [t for t in record.tags if clean_tag(t) not in decided]

@@ -17,11 +17,15 @@ from typing import Any
 
 from hydrus_motion import __version__
 from hydrus_motion.config import Config
-from hydrus_motion.hydrus.gateway import HydrusGateway
+from hydrus_motion.hydrus.gateway import (
+    ALREADY_THERE,
+    DELETED_BEFORE,
+    NEWLY_IMPORTED,
+    HydrusGateway,
+)
 from hydrus_motion.hydrus.scheme import clean_tag
 
 log = logging.getLogger(__name__)
-IMPORTED, ALREADY, DELETED = 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -60,16 +64,16 @@ def publish_samples(gateway: HydrusGateway, cfg: Config, run: Mapping[str, Any],
     published = []
     for path in files:
         reply = gateway.import_file(path)
-        if reply.status == DELETED:
+        if reply.status == DELETED_BEFORE:
             published.append(PublishedSample(path, reply.hash, "deleted", reply.note))
             continue
-        if reply.status not in (IMPORTED, ALREADY):
+        if reply.status not in (NEWLY_IMPORTED, ALREADY_THERE):
             log.error("hydrus: sample %s not imported: %s", path.name, reply.note)
             published.append(PublishedSample(path, reply.hash, "failed", reply.note))
             continue
         gateway.add_tags(reply.hash, tags)
         gateway.set_notes(reply.hash, notes)
-        result = "imported" if reply.status == IMPORTED else "already in hydrus"
+        result = "imported" if reply.status == NEWLY_IMPORTED else "already in hydrus"
         published.append(PublishedSample(path, reply.hash, result))
     gateway.commit()
     return published
