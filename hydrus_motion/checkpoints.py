@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hydrus_motion.tools import atomic_write_text, point_link
+from hydrus_motion.tools import atomic_write_text, point_link, read_json_object
 
 RUNS, CURRENT = "runs", "current"
 PUBLISHED = "published.json"  # written once the run's samples are in Hydrus
@@ -38,13 +38,7 @@ class TrainingPlan:
 
 def read_run(folder: Path | None) -> dict[str, Any] | None:
     """run.json of a finished run, else None."""
-    if folder is None:
-        return None
-    try:
-        data = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json_object(folder / "run.json") if folder is not None else None
 
 
 def current_run(root: Path) -> Path | None:

@@ -10,6 +10,7 @@ complete (`atomic_write_text`), so a reader never sees half a file.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -292,6 +293,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json_object(path: Path) -> dict | None:
+    """A JSON object from a file we wrote, or None if it is absent, unreadable or not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def usual_permissions(path: Path) -> None:

@@ -20,6 +20,7 @@ from hydrus_motion.config import Config
 from hydrus_motion.dataset.captions import caption_for, caption_tags
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.review import ReviewedClip
+from hydrus_motion.tools import read_json_object
 
 FORMAT_VERSION = 1
 VIDEOS = "videos"
@@ -127,8 +128,4 @@ def manifest_jsonl(entries: Sequence[DatasetEntry]) -> str:
 
 def read_dataset_json(folder: Path) -> dict[str, Any] | None:
     """dataset.json of a folder we built, or None when there is none (or it is unreadable)."""
-    try:
-        data = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json_object(folder / "dataset.json")
