@@ -44,7 +44,7 @@ class StageContext:
 
 
 def detect(ctx: StageContext, job: Job) -> None:
-    from hydrus_motion.pipeline import _current, detect_scenes
+    from hydrus_motion.pipeline import detect_scenes, sidecar_is_current
     from hydrus_motion.scenes.sidecar import default_sidecar_path
 
     video = _video(ctx, job)
@@ -52,7 +52,7 @@ def detect(ctx: StageContext, job: Job) -> None:
     # a sidecar write that a kill cut short (names may hold glob characters: "[1080p]")
     for stale in video.parent.glob(glob.escape(f".{sidecar.name}.") + "*.part"):
         stale.unlink(missing_ok=True)
-    if _current(sidecar, video):  # dropped with a hand-made sidecar, or detected before
+    if sidecar_is_current(sidecar, video):  # dropped with a hand-made sidecar, or detected before
         log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
         return
     detect_scenes(video, ctx.cfg, sidecar)

@@ -110,7 +110,7 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
     (unless `annotate` is False: the daemon annotates in its own stage). No Hydrus yet."""
     source_sha256 = file_sha256(video)
     sidecar = default_sidecar_path(video)
-    if _current(sidecar, video):
+    if sidecar_is_current(sidecar, video):
         log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
     else:
         detect_scenes(video, cfg, sidecar, detector)
@@ -173,7 +173,7 @@ def export(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResult:
     return export_dataset(gateway, cfg, out)
 
 
-def _current(sidecar: Path, video: Path) -> bool:
+def sidecar_is_current(sidecar: Path, video: Path) -> bool:
     """A sidecar newer than its video: detected (or hand-edited) for this very file."""
     try:
         return sidecar.stat().st_mtime >= video.stat().st_mtime
