@@ -131,3 +131,26 @@ def test_a_long_clip_is_sampled_from_a_bounded_buffer_without_knowing_its_length
     assert all(100 <= i < 300 for i in frames.tagger_indexes)
     assert all(f[24, 32, 2] > 200 and f[24, 32, 0] < 60 for f in frames.tagger_frames)  # red
     assert frames.caption_indexes[0] < 100 and frames.caption_indexes[-1] >= 300
+
+
+def test_without_the_caption_extra_each_clip_says_which_extra_and_the_run_goes_on(
+        tmp_path, unique_mp4, monkeypatch):
+    import sys
+
+    from hydrus_motion.annotate import annotate_clips
+
+    model = tmp_path / "captioner"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    for module in ("torch", "transformers"):  # as on a base install
+        monkeypatch.setitem(sys.modules, module, None)
+    cfg = config_from_dict({"annotate": {"tagger": {"model": None},
+                                         "captioner": {"model": str(model)}}})
+    clips = [unique_mp4(), unique_mp4()]
+    results = annotate_clips(clips, cfg)
+    assert [r.caption for r in results] == [None, None]
+    for r in results:
+        (error,) = r.errors
+        assert "needs the Python package 'torch'" in error
+        assert "pip install 'hydrus-motion[caption]'" in error
+        assert r.quality is not None  # what needs no extra is still measured

@@ -56,10 +56,12 @@ class TransformersCaptioner:
         return captions
 
     def _generate(self, clips: Sequence[Sequence[np.ndarray]]) -> list[str]:
+        # Load first: without the `caption` extra that raises MissingExtra, which the
+        # annotator reports per clip; a bare `import torch` here would end the whole run.
+        processor, model, device, dtype = self.loaded
         import torch
         from PIL import Image
 
-        processor, model, device, dtype = self.loaded
         texts, images = [], []
         for frames in clips:
             content = [{"type": "image"} for _ in frames]
