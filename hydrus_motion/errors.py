@@ -82,3 +82,17 @@ class Interrupted(HydrusMotionError):
 
     Not the input's fault: the work is redone after a restart, never quarantined.
     """
+
+
+class LocalFailure(HydrusMotionError):
+    """Something on this machine failed, not the input: no space left, permission denied,
+    out of memory, a tool killed by a signal or a timeout.
+
+    Never the video's fault: the job waits and is retried with `reason` shown in `status`;
+    the video is never quarantined for it. `path` names the file being worked on.
+    """
+
+    def __init__(self, path: object, reason: str, hint: str | None = None):
+        super().__init__(f"{path}: {reason}", hint)
+        self.path = path
+        self.reason = reason
