@@ -54,14 +54,29 @@ class SceneList:
 
 
 @dataclass(frozen=True)
+class CropBox:
+    """The picture inside black bars, in displayed source pixels (rotation applied)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class ClipSpan:
-    """One clip to cut: source frames [start_frame, end_frame) of one scene."""
+    """One clip to cut: source frames [start_frame, end_frame) of one scene.
+
+    `crop`, when set, is the part of the frame the clip keeps (bars cut away); the cutter
+    crops before it scales.
+    """
 
     scene: int
     start_frame: int
     end_frame: int
     start: float
     end: float
+    crop: CropBox | None = None
 
     @property
     def frames(self) -> int:
