@@ -124,6 +124,13 @@ class EncodeConfig:
     keep_audio: bool = False
     # Any of x264's own tuning names (film, animation, grain, ...); null for none.
     tune: str | None = None
+    # -- cutting in batches (issue 18): a film's clips go through several ffmpeg runs,
+    # each seeking to its first clip and holding at most this many clips (memory and
+    # command line stay bounded; a kill loses at most one batch).
+    clips_per_run: int = field(default=50, metadata=_range(1, 1000))
+    # MiB that must stay free on the clips' disk after a cut (checked, with an estimate
+    # of the clips' size, before cutting starts).
+    keep_free_mb: int = field(default=1024, metadata=_range(0, None))
 
 
 @dataclass(frozen=True)

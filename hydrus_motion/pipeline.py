@@ -55,6 +55,7 @@ from hydrus_motion.hydrus.samples import announce, publish_samples
 from hydrus_motion.hydrus.scheme import annotated_notes, clip_notes, clip_tags
 from hydrus_motion.ingest.content import file_sha256
 from hydrus_motion.probe import frame_count_slack, probe_video
+from hydrus_motion.progress import Progress
 from hydrus_motion.records import Clip, ClipSpan, SceneList, VideoInfo
 from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.base import SceneDetector
@@ -74,9 +75,11 @@ def detect_scenes(video: Path, cfg: Config, sidecar: Path | None = None,
 
 
 def slice_video(video: Path, cfg: Config, out_dir: Path, sidecar: Path | None = None,
-                cutter: ClipCutter | None = None) -> list[Clip]:
+                cutter: ClipCutter | None = None, progress: Progress | None = None) -> list[Clip]:
+    """Cut the sidecar's clips; `progress(done, total)` hears of each finished batch. Clips
+    a killed earlier run finished in `out_dir` are kept, not cut again."""
     info, spans = plan_video(video, cfg, sidecar)
-    return (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir)
+    return (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir, progress)
 
 
 def plan_video(video: Path, cfg: Config,

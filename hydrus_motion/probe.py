@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import json
+import signal
 from fractions import Fraction
 from pathlib import Path
 
 from hydrus_motion.config import ToolsConfig
-from hydrus_motion.errors import BadVideo, ToolFailed
+from hydrus_motion.errors import BadVideo, LocalFailure, ToolFailed
 from hydrus_motion.records import VideoInfo
 from hydrus_motion.tools import ffmpeg_path_arg, find_tool, run_tool
 
@@ -19,9 +20,54 @@ _KNOWN_FAILURES = (
     ("moov atom not found", "the file is truncated or still being written (no index found)"),
     ("Invalid data found when processing input", "not a video file ffmpeg can read"),
     ("No such file or directory", "file not found"),
-    ("Permission denied", "permission denied"),
     ("End of file", "the file is truncated"),
 )
+
+
+# ffmpeg's words for a failure of this machine, never of the video -> LocalFailure.
+_LOCAL_FAILURES = (
+    ("No space left on device", "no space left on device"),
+    ("Disk quota exceeded", "disk quota exceeded"),
+    ("File too large", "file too large for this filesystem or limit"),
+    ("Read-only file system", "read-only file system"),
+    ("Permission denied", "permission denied"),
+    ("Operation not permitted", "permission denied (operation not permitted)"),
+    ("Cannot allocate memory", "out of memory"),
+    ("Out of memory", "out of memory"),
+    ("Too many open files", "too many open files"),
+    ("Input/output error", "input/output error (disk or network storage)"),
+    ("received signal", "stopped by a signal"),
+)
+_LOCAL_HINT = ("this machine's fault, not the video's: fix it (free space, permissions, "
+               "memory) and run again; the video stays as it is")
+
+
+def ffmpeg_failure(path: Path, exc: ToolFailed, doing: str = "") -> BadVideo | LocalFailure:
+    """The one place an ffmpeg/ffprobe failure is judged: LocalFailure when this machine
+    failed (disk full, permission denied, out of memory, killed by a signal, timeout),
+    BadVideo only when the source itself cannot be read. `doing`, when given, starts the
+    reason ("cutting failed")."""
+    prefix = f"{doing}: " if doing else ""
+    local = local_failure_reason(exc)
+    if local is not None:
+        return LocalFailure(path, prefix + local, hint=_LOCAL_HINT)
+    return BadVideo(path, prefix + explain_ffmpeg_error(exc.stderr_tail))
+
+
+def local_failure_reason(exc: ToolFailed) -> str | None:
+    """Why this failure is the machine's (None: it may be the input's)."""
+    if exc.returncode is None:  # run_tool's timeout
+        return exc.message.split(": ", 1)[0]  # "ffmpeg timed out after N s"
+    if exc.returncode < 0:
+        try:
+            name = signal.Signals(-exc.returncode).name
+        except ValueError:
+            name = f"signal {-exc.returncode}"
+        return f"ffmpeg was killed by {name}"
+    for needle, reason in _LOCAL_FAILURES:
+        if needle in exc.stderr_tail:
+            return reason
+    return None
 
 
 def explain_ffmpeg_error(stderr_tail: str) -> str:
@@ -50,6 +96,8 @@ def probe_video(path: Path, tools: ToolsConfig) -> VideoInfo:
     try:
         out = run_tool(argv, timeout_s=min(tools.timeout_s, 300)).stdout
     except ToolFailed as exc:
+        if (local := local_failure_reason(exc)) is not None:
+            raise LocalFailure(path, f"probing failed: {local}", hint=_LOCAL_HINT) from None
         reason = explain_ffmpeg_error(exc.stderr_tail)
         if _looks_like_text(path):  # ffmpeg trusts the extension and blames the index
             reason = "not a video file ffmpeg can read (it contains text)"

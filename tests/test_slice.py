@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 from conftest import MEDIA, count_frames, decode_gray
 
+from hydrus_motion.clips.done import RECORD_NAME
 from hydrus_motion.config import ClipsConfig, Config, EncodeConfig
 from hydrus_motion.errors import BadVideo
 from hydrus_motion.pipeline import detect_scenes, slice_video
 
 CFG = Config(encode=EncodeConfig(preset="veryfast"))
+# every clip in its own ffmpeg run: each run after the first seeks into the source
+ONE_PER_RUN = dataclasses.replace(CFG, encode=EncodeConfig(preset="veryfast", clips_per_run=1))
 
 
 def assert_frame_exact(src: np.ndarray, clip_path: Path, start: int, end: int, step: int = 1):
@@ -25,20 +28,23 @@ def assert_frame_exact(src: np.ndarray, clip_path: Path, start: int, end: int, s
         assert min(errors, key=errors.get) == expected[i], (clip_path.name, i, errors)
 
 
-def test_clips_match_plan_frame_for_frame(scenes_video, tmp_path):
-    detect_scenes(scenes_video, CFG)
-    clips = slice_video(scenes_video, CFG, tmp_path)
+@pytest.mark.parametrize("cfg", [CFG, ONE_PER_RUN], ids=["one-run", "run-per-clip"])
+def test_clips_match_plan_frame_for_frame(scenes_video, tmp_path, cfg):
+    detect_scenes(scenes_video, cfg)
+    clips = slice_video(scenes_video, cfg, tmp_path)
     assert [(c.start_frame, c.end_frame) for c in clips] == [
         (0, 78), (82, 168), (172, 238), (242, 315)]
     source = decode_gray(scenes_video)
     for clip in clips:
         assert count_frames(clip.path) == clip.frames == clip.end_frame - clip.start_frame
         assert_frame_exact(source, clip.path, clip.start_frame, clip.end_frame)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(c.path.name for c in clips)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [RECORD_NAME] + [c.path.name for c in clips])
 
 
-def test_vfr_clips_are_cut_by_frame_index(vfr_video, tmp_path):
-    cfg = dataclasses.replace(CFG, clips=ClipsConfig(min_frames=20, max_frames=60))
+@pytest.mark.parametrize("base", [CFG, ONE_PER_RUN], ids=["one-run", "run-per-clip"])
+def test_vfr_clips_are_cut_by_frame_index(vfr_video, tmp_path, base):
+    cfg = dataclasses.replace(base, clips=ClipsConfig(min_frames=20, max_frames=60))
     detect_scenes(vfr_video, cfg)
     clips = slice_video(vfr_video, cfg, tmp_path)
     assert [(c.start_frame, c.end_frame) for c in clips] == [
@@ -61,8 +67,9 @@ def test_edited_sidecar_is_honoured(scenes_video, tmp_path):
     assert_frame_exact(decode_gray(scenes_video), clips[0].path, 102, 168)
 
 
-def test_constant_fps_resampling_is_exact(scenes_video, tmp_path):
-    cfg = dataclasses.replace(CFG, encode=dataclasses.replace(CFG.encode, fps=15),
+@pytest.mark.parametrize("base", [CFG, ONE_PER_RUN], ids=["one-run", "run-per-clip"])
+def test_constant_fps_resampling_is_exact(scenes_video, tmp_path, base):
+    cfg = dataclasses.replace(base, encode=dataclasses.replace(base.encode, fps=15),
                               clips=ClipsConfig(min_frames=61, max_frames=240))
     detect_scenes(scenes_video, cfg)
     clips = slice_video(scenes_video, cfg, tmp_path)
@@ -87,8 +94,8 @@ def test_short_side_cap_and_square_pixels(scenes_video, tmp_path):
 def test_rotated_and_non_square_sources(tmp_path, name, size):
     video = tmp_path / name
     os.symlink(MEDIA / name, video)
-    detect_scenes(video, CFG)
-    clips = slice_video(video, CFG, tmp_path / "out")
+    detect_scenes(video, ONE_PER_RUN)
+    clips = slice_video(video, ONE_PER_RUN, tmp_path / "out")
     assert clips
     for clip in clips:
         assert (clip.width, clip.height) == size
@@ -97,11 +104,13 @@ def test_rotated_and_non_square_sources(tmp_path, name, size):
 
 def test_failed_cut_leaves_no_partial_clip(scenes_video, tmp_path, monkeypatch):
     detect_scenes(scenes_video, CFG)
-    from hydrus_motion.clips import cut
+    from hydrus_motion.clips import batch
 
     # simulate an encoder that drops each clip's last frame
-    drop_last = lambda span, ratio: f"between(n,{span.start_frame},{span.end_frame - 2})"  # noqa: E731
-    monkeypatch.setattr(cut, "_span_expr", drop_last)
+    def drop_last(span, ratio, offset=0):
+        return f"between(n,{span.start_frame - offset},{span.end_frame - offset - 2})"
+
+    monkeypatch.setattr(batch, "span_expr", drop_last)
     with pytest.raises(BadVideo, match="came out with 69 frames instead of 73"):
         slice_video(scenes_video, CFG, tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -1,64 +1,71 @@
-"""Frame-exact cutting: every clip of a video from one decode and one encode.
+"""Frame-exact cutting of any number of clips, in batches, resumable.
 
-One ffmpeg run (graph built with ffmpeg-python, run by our `run_tool`):
+    clips = FfmpegCutter(cfg.encode, cfg.tools).cut(info, spans, out_dir, progress)
 
-    decode -> select (only frames inside planned spans; gaps never reach the encoder)
-           -> [setpts, when resampling fps] -> scale (square pixels, short side cap)
-           -> x264 with a key frame forced at each clip's first frame
-           -> segment muxer splitting at exactly those frame counts
+Clips go through ffmpeg in batches of `encode.clips_per_run` (see batch.py): each run
+seeks to the key frame at or before its first clip and decodes only from there, so a
+two-hour film with 2,000 clips costs about one decode and one encode of the frames it
+keeps, with bounded memory and command lines. Frame indexes decide what is kept; the
+time of every kept frame is checked against the container's timeline (timeline.py), and
+a batch whose frames disagree is cut again from the start of the file.
 
-Selection and split points are frame counts, not times, so they are exact whatever the
-container's time base or the source's timing. Segments are written into a hidden
-scratch folder beside the output, each checked against its plan (frame count via
-ffprobe), then renamed into place; a failure leaves no clip behind.
+Each batch writes into a hidden scratch folder beside the output; every clip is checked
+against its plan (frame count, from its MP4 index) and recorded as finished
+(done.py) before it is renamed into place, so a failure leaves no partial clip and a
+re-run after a kill cuts only what is not finished yet. Free space is checked before
+the first batch, from an estimate of the clips' size.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import dataclass
+import re
+import shutil
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
+from hydrus_motion.clips import batch as batching
+from hydrus_motion.clips.batch import Batch, CutPlan, kept_frames
+from hydrus_motion.clips.done import (
+    clip_key,
+    done_entry,
+    finished_clip,
+    load_done,
+    save_done,
+)
+from hydrus_motion.clips.mp4 import Mp4Error, read_mp4_video
 from hydrus_motion.clips.plan import resample_ratio, resampled_frames
+from hydrus_motion.clips.timeline import SeekPoint, Timeline, read_timeline
 from hydrus_motion.config import EncodeConfig, ToolsConfig
-from hydrus_motion.errors import BadVideo, ToolFailed
-from hydrus_motion.probe import explain_ffmpeg_error
+from hydrus_motion.errors import BadVideo, LocalFailure, ToolFailed
+from hydrus_motion.probe import ffmpeg_failure
+from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.records import Clip, ClipSpan, VideoInfo
-from hydrus_motion.tools import ffmpeg_path_arg, find_tool, run_tool, temp_dir_beside
+from hydrus_motion.tools import find_tool, run_tool, temp_dir_beside
 
 log = logging.getLogger(__name__)
 
-# Long select/keyframe expressions go through a script file instead of argv, which is
-# limited (128 KiB per argument on Linux, 32 KiB in all on Windows).
-_MAX_INLINE_FILTER = 8000
+_SHOWN = re.compile(rb"\[Parsed_showinfo_\d+ @ [^\]]+\] n:\s*\d+ pts:\s*(-?\d+)")
+_TIME_BASE = re.compile(rb"\[Parsed_showinfo_\d+ @ [^\]]+\] config in time_base: (\d+)/(\d+)")
 
 
 class ClipCutter(Protocol):
-    def cut(self, info: VideoInfo, spans: list[ClipSpan], out_dir: Path) -> list[Clip]: ...
+    def cut(self, info: VideoInfo, spans: list[ClipSpan], out_dir: Path,
+            progress: Progress | None = None) -> list[Clip]: ...
 
 
 def clip_filename(video: Path, span: ClipSpan) -> str:
     return f"{video.stem}-scene{span.scene:03d}-{span.start_frame}-{span.end_frame}.mp4"
 
 
-def output_size(info: VideoInfo, max_short_side: int) -> tuple[int, int]:
-    """Display size with square pixels, short side capped (never upscaled), even numbers."""
-    width, height = info.width, info.height
-    short = min(width, height)
-    scale = max_short_side / short if max_short_side and short > max_short_side else 1.0
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    spans: list[ClipSpan]
-    counts: list[int]  # frames each output clip will have
-    ratio: Fraction | None  # output/source frame ratio when resampling, else None
-    fps: Fraction  # output frame rate
+def estimate_bytes(frames: int, width: int, height: int, crf: int, preset: str) -> int:
+    """A generous size for `frames` frames of H.264 at this quality: 0.5 bit per pixel at
+    crf 18 (grainy footage; clean footage needs about a third of it), halving every 6 crf,
+    doubled for the fastest presets, plus container overhead per frame."""
+    bits = 0.5 * 2 ** ((18 - crf) / 6) * (2 if preset in ("ultrafast", "superfast") else 1)
+    return int(frames * (width * height * bits / 8 + 200))
 
 
 class FfmpegCutter:
@@ -66,119 +73,142 @@ class FfmpegCutter:
         self.encode = encode
         self.tools = tools
 
-    def cut(self, info: VideoInfo, spans: list[ClipSpan], out_dir: Path) -> list[Clip]:
+    def cut(self, info: VideoInfo, spans: list[ClipSpan], out_dir: Path,
+            progress: Progress | None = None) -> list[Clip]:
         if not spans:
             return []
-        ratio = resample_ratio(info.fps, self.encode.fps)
-        plan = _Plan(spans=spans, counts=[resampled_frames(s.frames, ratio) for s in spans],
-                     ratio=ratio, fps=info.fps * ratio if ratio else info.fps)
+        report = progress or no_progress
         out_dir = Path(out_dir)
-        with temp_dir_beside(out_dir) as scratch:
-            argv = self._argv(info, plan, scratch)
-            try:
-                run_tool(argv, timeout_s=self.tools.timeout_s)
-            except ToolFailed as exc:
-                raise BadVideo(info.path, "cutting failed: "
-                               + explain_ffmpeg_error(exc.stderr_tail)) from None
-            clips = self._check(info, plan, scratch, out_dir)
-            for clip, segment in clips:
-                os.replace(segment, clip.path)
-        log.info("%s: cut %d clips into %s", info.path.name, len(clips), out_dir)
-        return [clip for clip, _ in clips]
+        ratio = resample_ratio(info.fps, self.encode.fps)
+        plan = CutPlan(info=info, encode=self.encode, ratio=ratio,
+                       fps=info.fps * ratio if ratio else info.fps)
+        try:
+            return self._cut(plan, spans, out_dir, report)
+        except OSError as exc:  # our own writes: the clips' disk, not the video
+            raise LocalFailure(exc.filename or out_dir, f"cutting failed: {exc.strerror or exc}",
+                               hint="free space or fix permissions on the clips folder, "
+                                    "then run again; finished clips are kept") from None
 
-    def _argv(self, info: VideoInfo, plan: _Plan, scratch: Path) -> list[str]:
-        import ffmpeg  # ffmpeg-python: builds the filter graph and argv
+    def _cut(self, plan: CutPlan, spans: list[ClipSpan], out_dir: Path,
+             report: Progress) -> list[Clip]:
+        info = plan.info
+        out_dir.mkdir(parents=True, exist_ok=True)
+        done = load_done(out_dir)
+        keys = {s: clip_key(info, self.encode, s) for s in spans}
+        finished: dict[ClipSpan, Clip] = {}
+        for span in spans:
+            clip = finished_clip(out_dir / clip_filename(info.path, span), keys[span], span, done)
+            if clip is not None:
+                finished[span] = clip
+        kept = len(finished)
+        todo = [s for s in spans if s not in finished]
+        report(kept, len(spans))
+        if todo:
+            batches = batching.plan_batches(todo, self.encode.clips_per_run)
+            self._check_space(plan, batches, out_dir)
+            timeline = read_timeline(info, self.tools)
+            if timeline is None and len(batches) > 1:
+                log.warning("%s: the container gives no usable frame times; each of %d "
+                            "batches decodes from the start (slower, still exact)",
+                            info.path.name, len(batches))
+            with temp_dir_beside(out_dir) as scratch:
+                for number, batch in enumerate(batches):
+                    folder = scratch / f"batch{number:06d}"
+                    clips = self._cut_batch(plan, batch, timeline, folder, out_dir)
+                    for span, (clip, segment) in zip(batch.spans, clips):
+                        done[clip.path.name] = done_entry(segment, keys[span], clip)
+                    save_done(out_dir, done)  # before the renames: see done.py
+                    for span, (clip, segment) in zip(batch.spans, clips):
+                        os.replace(segment, clip.path)
+                        finished[span] = clip
+                    shutil.rmtree(folder, ignore_errors=True)
+                    report(len(finished), len(spans))
+                    if len(batches) > 1:
+                        log.info("%s: cut %d of %d clips (batch %d of %d)", info.path.name,
+                                 len(finished), len(spans), number + 1, len(batches))
+        log.info("%s: cut %d clips into %s%s", info.path.name, len(spans), out_dir,
+                 f" ({kept} finished by an earlier run)" if kept else "")
+        return [finished[s] for s in spans]
 
+    def _check_space(self, plan: CutPlan, batches: list[Batch], out_dir: Path) -> None:
         enc = self.encode
-        selected = "+".join(_span_expr(s, plan.ratio) for s in plan.spans)
-        video = ffmpeg.input(ffmpeg_path_arg(info.path)).video.filter("select", selected)
-        if plan.ratio:
-            video = video.filter("setpts", f"N/({plan.fps.numerator}/{plan.fps.denominator})/TB")
-        width, height = output_size(info, enc.max_short_side)
-        video = (video.filter("scale", width, height, flags="lanczos")
-                 .filter("setsar", 1).filter("format", "yuv420p"))
-        streams = [video]
-        if enc.keep_audio:
-            times = "+".join(f"between(t,{s.start:.6f},{s.end:.6f})" for s in plan.spans)
-            streams.append(ffmpeg.input(ffmpeg_path_arg(info.path)).audio
-                           .filter("aselect", times).filter("asetpts", "N/SR/TB"))
-        starts = _cumulative(plan.counts)[1:-1]  # first frame of every clip after the first
-        keyframes = "+".join(f"eq(n,{n})" for n in starts) or "0"
-        pattern = os.path.join(str(scratch).replace("%", "%%"), "segment%06d.mp4")
-        options = {
-            "c:v": "libx264", "crf": enc.crf, "preset": enc.preset,
-            "force_key_frames": f"expr:{keyframes}",
-            "f": "segment", "segment_format": "mp4",
-            "segment_format_options": "movflags=+faststart",
-            "reset_timestamps": 1, "map_metadata": -1, "sn": None, "dn": None,
-        }
-        if starts:
-            options["segment_frames"] = ",".join(map(str, starts))
-        else:
-            options["segment_time"] = 10**9  # one clip: never split
-        if enc.tune:
-            options["tune"] = enc.tune
-        if plan.ratio:
-            options["r"] = f"{plan.fps.numerator}/{plan.fps.denominator}"
-        else:
-            options["fps_mode"] = "passthrough"  # keep every selected frame and its time
-        if enc.keep_audio:
-            options.update({"c:a": "aac", "b:a": "128k"})
-        else:
-            options["an"] = None
-        out = ffmpeg.output(*streams, pattern, **options)
-        argv = out.compile(cmd=find_tool(self.tools.ffmpeg), overwrite_output=True)
-        argv[1:1] = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error"]
-        return _long_filter_to_file(argv, scratch)
+        need = sum(estimate_bytes(resampled_frames(s.frames, plan.ratio),
+                                  *batching.batch_size(plan, b), enc.crf, enc.preset)
+                   for b in batches for s in b.spans)
+        floor = enc.keep_free_mb * 2**20
+        free = shutil.disk_usage(out_dir).free
+        if need + floor > free:
+            raise LocalFailure(out_dir, f"not enough free space to cut {plan.info.path.name}: "
+                               f"needs ~{need / 1e9:.2f} GB plus {enc.keep_free_mb} MiB kept "
+                               f"free (encode.keep_free_mb), {free / 1e9:.2f} GB free",
+                               hint="free some space (or move paths.clips_dir) and run again")
 
-    def _check(self, info: VideoInfo, plan: _Plan, scratch: Path,
+    def _cut_batch(self, plan: CutPlan, batch: Batch, timeline: Timeline | None,
+                   folder: Path, out_dir: Path) -> list[tuple[Clip, Path]]:
+        seek = timeline.seek_point(batch.spans[0].start_frame) if timeline else None
+        stderr = self._run(plan, batch, seek, folder)
+        if seek is not None and timeline is not None:
+            wrong = _first_wrong_frame(stderr, timeline, batch, plan.ratio)
+            if wrong is not None:  # the container's times disagree with its decoder here
+                log.warning("%s: frame %d is not where the container's times put it; "
+                            "cutting frames %d-%d again from the start", plan.info.path.name,
+                            wrong, batch.spans[0].start_frame, batch.spans[-1].end_frame)
+                shutil.rmtree(folder, ignore_errors=True)
+                self._run(plan, batch, None, folder)
+        return self._check(plan, batch, folder, out_dir)
+
+    def _run(self, plan: CutPlan, batch: Batch, seek: SeekPoint | None, folder: Path) -> bytes:
+        folder.mkdir()
+        argv = batching.batch_argv(find_tool(self.tools.ffmpeg), plan, batch, seek,
+                                   seek is not None, folder)
+        try:
+            return run_tool(argv, timeout_s=self.tools.timeout_s).stderr
+        except ToolFailed as exc:
+            tail = "\n".join(line for line in exc.stderr_tail.splitlines()
+                             if "Parsed_showinfo" not in line)
+            exc = ToolFailed(exc.message, argv=exc.argv, returncode=exc.returncode,
+                             stderr_tail=tail)
+            raise ffmpeg_failure(plan.info.path, exc, "cutting failed") from None
+
+    def _check(self, plan: CutPlan, batch: Batch, folder: Path,
                out_dir: Path) -> list[tuple[Clip, Path]]:
-        segments = sorted(scratch.glob("segment*.mp4"))
-        if len(segments) != len(plan.spans):
+        info = plan.info
+        segments = sorted(folder.glob("segment*.mp4"))
+        if len(segments) != len(batch.spans):
             raise BadVideo(info.path, f"cutting produced {len(segments)} clips where "
-                           f"{len(plan.spans)} were planned")
+                           f"{len(batch.spans)} were planned (frames "
+                           f"{batch.spans[0].start_frame}-{batch.spans[-1].end_frame})")
         checked = []
-        for span, want, segment in zip(plan.spans, plan.counts, segments):
-            frames, width, height = self._measure(segment)
-            if frames != want:
+        for span, segment in zip(batch.spans, segments):
+            want = resampled_frames(span.frames, plan.ratio)
+            try:
+                video = read_mp4_video(segment)
+            except Mp4Error as exc:
+                raise BadVideo(info.path, f"clip of frames {span.start_frame}-"
+                               f"{span.end_frame} came out unreadable ({exc})") from None
+            if video.frames != want:
                 raise BadVideo(info.path, f"clip of frames {span.start_frame}-{span.end_frame} "
-                               f"came out with {frames} frames instead of {want}")
+                               f"came out with {video.frames} frames instead of {want}")
             clip = Clip(path=out_dir / clip_filename(info.path, span), scene=span.scene,
-                        start_frame=span.start_frame, end_frame=span.end_frame, frames=frames,
-                        fps=float(plan.fps), width=width, height=height)
+                        start_frame=span.start_frame, end_frame=span.end_frame,
+                        frames=video.frames, fps=float(plan.fps), width=video.width,
+                        height=video.height)
             checked.append((clip, segment))
         return checked
 
-    def _measure(self, clip: Path) -> tuple[int, int, int]:
-        argv = [find_tool(self.tools.ffprobe), "-v", "error", "-select_streams", "v:0",
-                "-count_packets", "-show_entries", "stream=nb_read_packets,width,height",
-                "-of", "json", ffmpeg_path_arg(clip)]
-        stream = json.loads(run_tool(argv, timeout_s=300).stdout)["streams"][0]
-        return int(stream["nb_read_packets"]), int(stream["width"]), int(stream["height"])
 
-
-def _span_expr(span: ClipSpan, ratio: Fraction | None) -> str:
-    inside = f"between(n,{span.start_frame},{span.end_frame - 1})"
-    if ratio is None:
-        return inside
-    # keep the first source frame at or after each output tick (see plan.resampled_frames)
-    p, q, a = ratio.numerator, ratio.denominator, span.start_frame
-    return f"{inside}*gt(floor((n-{a})*{p}/{q}),floor((n-{a}-1)*{p}/{q}))"
-
-
-def _cumulative(counts: list[int]) -> list[int]:
-    total, out = 0, [0]
-    for c in counts:
-        total += c
-        out.append(total)
-    return out
-
-
-def _long_filter_to_file(argv: list[str], scratch: Path) -> list[str]:
-    """Move an over-long -filter_complex / expression into a script file ffmpeg reads."""
-    i = argv.index("-filter_complex")
-    if len(argv[i + 1]) > _MAX_INLINE_FILTER:
-        script = scratch / "filter.txt"
-        script.write_text(argv[i + 1], encoding="utf-8")
-        argv[i:i + 2] = ["-filter_complex_script", str(script)]
-    return argv
+def _first_wrong_frame(stderr: bytes, timeline: Timeline, batch: Batch,
+                       ratio: Fraction | None) -> int | None:
+    """The first kept frame whose time is not its own in the timeline (None: all right)."""
+    tb = _TIME_BASE.search(stderr)
+    shown = [int(m.group(1)) for m in _SHOWN.finditer(stderr)]
+    expected = [n for span in batch.spans for n in kept_frames(span, ratio)]
+    if tb is None:
+        return expected[0]
+    base = Fraction(int(tb.group(1)), int(tb.group(2)))
+    for i, frame in enumerate(expected):
+        if i >= len(shown):
+            return frame
+        if abs(float(shown[i] * base) - timeline.times[frame]) > timeline.tolerance(frame):
+            return frame
+    return None
