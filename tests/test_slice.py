@@ -114,3 +114,53 @@ def test_failed_cut_leaves_no_partial_clip(scenes_video, tmp_path, monkeypatch):
     with pytest.raises(BadVideo, match="came out with 69 frames instead of 73"):
         slice_video(scenes_video, CFG, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def _gray(path: Path, crop: str = "") -> np.ndarray:
+    """Frame 0 of `path` as displayed (rotation applied), optionally cropped, at 32x32."""
+    import subprocess
+
+    chain = (f"{crop}," if crop else "") + "scale=32:32:flags=area"
+    raw = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-i",
+                          f"file:{path}", "-frames:v", "1", "-vf", chain, "-pix_fmt", "gray",
+                          "-f", "rawvideo", "pipe:1"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(32, 32).astype(np.int16)
+
+
+def test_crop_cuts_the_black_bars_away(tmp_path):
+    from conftest import ffmpeg
+
+    from hydrus_motion.clips.cut import FfmpegCutter
+    from hydrus_motion.probe import probe_video
+    from hydrus_motion.records import ClipSpan, CropBox
+
+    video = tmp_path / "bars.mp4"  # 64x36 picture inside 8-pixel black bars top and bottom
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x36:r=24:d=2", "-vf",
+           "pad=64:52:0:8:black", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10",
+           str(video))
+    info = probe_video(video, CFG.tools)
+    spans = [ClipSpan(1, 0, 20, 0.0, 20 / 24, crop=CropBox(0, 8, 64, 36)),
+             ClipSpan(1, 20, 40, 20 / 24, 40 / 24)]  # different geometry: its own run
+    cropped, whole = FfmpegCutter(CFG.encode, CFG.tools).cut(info, spans, tmp_path / "out")
+    assert (cropped.width, cropped.height, cropped.frames) == (64, 36, 20)
+    assert (whole.width, whole.height, whole.frames) == (64, 52, 20)
+    got = _gray(cropped.path)  # the picture inside the bars, and nothing else
+    inside, framed = _gray(video, "crop=64:36:0:8"), _gray(video)
+    assert np.abs(got - inside).mean() < 4 < np.abs(got - framed).mean()
+    assert decode_gray(whole.path, size=(64, 52))[0][:7].max() < 30  # the bars were there
+
+
+@pytest.mark.skipif(not MEDIA.exists(), reason="shared media not present")
+def test_crop_is_in_displayed_pixels_of_a_rotated_source(tmp_path):
+    from hydrus_motion.clips.cut import FfmpegCutter
+    from hydrus_motion.probe import probe_video
+    from hydrus_motion.records import ClipSpan, CropBox
+
+    video = MEDIA / "issue-134-rotate.mp4"  # 1280x544 coded, shown as 544x1280
+    info = probe_video(video, CFG.tools)
+    span = ClipSpan(1, 0, 10, 0.0, 10 / info.fps, crop=CropBox(0, 0, 544, 640))
+    clip, = FfmpegCutter(CFG.encode, CFG.tools).cut(info, [span], tmp_path / "out")
+    assert (clip.width, clip.height) == (544, 640)
+    top, bottom = _gray(video, "crop=544:640:0:0"), _gray(video, "crop=544:640:0:640")
+    got = _gray(clip.path)
+    assert np.abs(got - top).mean() < 6 < np.abs(got - bottom).mean()

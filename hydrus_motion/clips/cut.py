@@ -168,7 +168,20 @@ class FfmpegCutter:
                              if "Parsed_showinfo" not in line)
             exc = ToolFailed(exc.message, argv=exc.argv, returncode=exc.returncode,
                              stderr_tail=tail)
-            raise ffmpeg_failure(plan.info.path, exc, "cutting failed") from None
+            failure = ffmpeg_failure(plan.info.path, exc, "cutting failed")
+            if (exc.returncode or 0) < 0 and self._disk_full(plan, batch, folder):
+                # ffmpeg 5.1's segment muxer can crash (SIGSEGV) on a write error
+                failure = LocalFailure(plan.info.path, f"cutting failed: no space left on "
+                                       f"device ({failure.reason.split(': ')[-1]})",
+                                       hint=failure.hint)
+            raise failure from None
+
+    def _disk_full(self, plan: CutPlan, batch: Batch, folder: Path) -> bool:
+        enc = self.encode
+        need = sum(estimate_bytes(resampled_frames(s.frames, plan.ratio),
+                                  *batching.batch_size(plan, batch), enc.crf, enc.preset)
+                   for s in batch.spans)
+        return shutil.disk_usage(folder).free < need
 
     def _check(self, plan: CutPlan, batch: Batch, folder: Path,
                out_dir: Path) -> list[tuple[Clip, Path]]:
