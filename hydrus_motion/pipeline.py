@@ -108,9 +108,11 @@ class IngestResult:
 def ingest_video(video: Path, cfg: Config, store: Store, *,
                  detector: SceneDetector | None = None,
                  cutter: ClipCutter | None = None, tagger: Tagger | None = None,
-                 captioner: Captioner | None = None, annotate: bool = True) -> IngestResult:
+                 captioner: Captioner | None = None, annotate: bool = True,
+                 progress: Progress | None = None) -> IngestResult:
     """Scenes (unless a current sidecar exists), clips, local records, then annotations
-    (unless `annotate` is False: the daemon annotates in its own stage). No Hydrus yet."""
+    (unless `annotate` is False: the daemon annotates in its own stage). No Hydrus yet.
+    `progress(done, total)` hears of the cut's clips, batch by batch."""
     source_sha256 = file_sha256(video)
     sidecar = default_sidecar_path(video)
     if sidecar_is_current(sidecar, video):
@@ -122,7 +124,7 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
     if known and _same_plan(known, spans) and all(r.path.is_file() for r in known):
         return IngestResult(video, source_sha256, known, reused=True)
     out_dir = clips_dir(cfg) / f"{video.stem}-{source_sha256[:8]}"
-    clips = (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir)
+    clips = (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir, progress)
     source = {"name": video.name, "sha256": source_sha256, "frames": info.frames_hint,
               "fps": float(info.fps), "width": info.width, "height": info.height}
     records = []

@@ -148,6 +148,8 @@ def batch_argv(ffmpeg_exe: str, plan: CutPlan, batch: Batch, seek: SeekPoint | N
         "f": "segment", "segment_format": "mp4",
         "segment_format_options": "movflags=+faststart",
         "reset_timestamps": 1, "map_metadata": -1, "sn": None, "dn": None,
+        # stop once the batch's last frame is out, not at the end of the film
+        "frames:v": sum(counts),
     }
     if starts:
         options["segment_frames"] = ",".join(map(str, starts))
