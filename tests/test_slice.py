@@ -89,13 +89,14 @@ def test_short_side_cap_and_square_pixels(scenes_video, tmp_path):
 
 
 @pytest.mark.skipif(not MEDIA.exists(), reason="shared media not present")
-@pytest.mark.parametrize("name,size", [("issue-134-rotate.mp4", (544, 1280)),
-                                       ("issue-195-aspect-ratio.mp4", (1024, 576))])
-def test_rotated_and_non_square_sources(tmp_path, name, size):
+@pytest.mark.parametrize("name,size,cfg", [  # the rotated one with a seek per clip
+    ("issue-134-rotate.mp4", (544, 1280), ONE_PER_RUN),
+    ("issue-195-aspect-ratio.mp4", (1024, 576), CFG)])
+def test_rotated_and_non_square_sources(tmp_path, name, size, cfg):
     video = tmp_path / name
     os.symlink(MEDIA / name, video)
-    detect_scenes(video, ONE_PER_RUN)
-    clips = slice_video(video, ONE_PER_RUN, tmp_path / "out")
+    detect_scenes(video, cfg)
+    clips = slice_video(video, cfg, tmp_path / "out")
     assert clips
     for clip in clips:
         assert (clip.width, clip.height) == size

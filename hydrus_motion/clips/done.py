@@ -1,6 +1,6 @@
 """Which clips in a folder are finished: the record that makes a cut resumable.
 
-`.hydrus-motion-cut.json` in the clips folder lists every clip a cut verified, under its
+`.clips-cut.json` in the clips folder lists every clip a cut verified, under its
 file name, with a key for what it was cut from and how (source size and mtime, span,
 crop, encode settings) and the file's size and mtime as they were when it was verified.
 A clip is reused only when its key is the one the new plan gives and the file still has
@@ -24,7 +24,7 @@ from hydrus_motion.config import EncodeConfig
 from hydrus_motion.records import Clip, ClipSpan, VideoInfo
 from hydrus_motion.tools import atomic_write_text, read_json_object
 
-RECORD_NAME = ".hydrus-motion-cut.json"
+RECORD_NAME = ".clips-cut.json"
 _VERSION = 1
 _NOT_OUTPUT = ("clips_per_run", "keep_free_mb")  # settings that do not change a clip
 
