@@ -220,3 +220,19 @@ def test_disk_filling_up_mid_film_keeps_finished_clips(long_video, small_disk, t
     clips = slice_video(video, cfg, out)
     assert len(clips) == 40 and (out / RECORD_NAME).read_text().count(".mp4") == 40
     assert {c.path.name: c.path.stat().st_ino for c in clips if c.path.name in kept} == kept
+
+
+def test_probe_and_detection_tell_machine_failures_apart_too(long_video, tmp_path):
+    from hydrus_motion.frames import decode_frames
+    from hydrus_motion.probe import probe_video
+
+    hungry = ToolsConfig(ffprobe=fake_ffmpeg(tmp_path, "Cannot allocate memory"))
+    with pytest.raises(LocalFailure, match="probing failed: out of memory"):
+        probe_video(long_video, hungry)
+    info = probe_video(long_video, ToolsConfig())
+    script = tmp_path / "killed-ffmpeg"
+    script.write_text("#!/bin/sh\nkill -9 $$\n")  # as the kernel's OOM killer would
+    script.chmod(0o755)
+    killed = ToolsConfig(ffmpeg=str(script))
+    with pytest.raises(LocalFailure, match="killed by SIGKILL"):
+        list(decode_frames(info, killed, long_side=64))
