@@ -358,6 +358,16 @@ class DaemonConfig:
     # Each video's clips are re-checked in Hydrus this long after their push, to repair
     # what a Hydrus crash lost before its 30 s commit.
     reconcile_after_s: float = field(default=300.0, metadata=_range(0, 86400))
+    # -- failures of this machine (issue 18) --
+    # No space, permission denied, out of memory, ffmpeg killed: the job waits (never
+    # counted, never quarantined); the wait starts at local_retry_s, doubles, is capped.
+    local_retry_s: float = field(default=60.0, metadata=_range(0.01, 86400))
+    local_retry_max_s: float = field(default=1800.0, metadata=_range(0.01, 86400))
+    # GiB; intake pauses while the state or clips folder has less free space (0: never).
+    min_free_gb: float = field(default=2.0, metadata=_range(0, 100000))
+    # Seconds between looks for clips queued by others (`ingest` while Hydrus was down,
+    # `ingest --no-push`), which the daemon then pushes.
+    push_queued_s: float = field(default=60.0, metadata=_range(0.05, 86400))
 
 
 @dataclass(frozen=True)

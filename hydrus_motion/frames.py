@@ -22,7 +22,7 @@ import numpy as np
 
 from hydrus_motion.config import ToolsConfig
 from hydrus_motion.errors import BadVideo, ToolFailed
-from hydrus_motion.probe import explain_ffmpeg_error
+from hydrus_motion.probe import ffmpeg_failure
 from hydrus_motion.records import VideoInfo
 from hydrus_motion.tools import StreamingTool, ffmpeg_path_arg, find_tool
 
@@ -85,7 +85,7 @@ def decode_frames(info: VideoInfo, tools: ToolsConfig, *, long_side: int,
                 index += 1
             tool.finish()
         except ToolFailed as exc:
-            raise BadVideo(info.path, explain_ffmpeg_error(exc.stderr_tail)) from None
+            raise ffmpeg_failure(info.path, exc) from None
         except queue.Empty:
             raise BadVideo(info.path, f"ffmpeg stopped reporting timestamps at frame {index}"
                            ) from None

@@ -123,6 +123,20 @@ def reconcile(ctx: StageContext, job: Job) -> None:
                  _source(ctx, job).name, repaired)
 
 
+def push_queued(ctx: StageContext) -> int:
+    """Push clips queued in the state database that no job of ours owns (`ingest` queued
+    them while Hydrus was down, or with --no-push). Returns how many were pushed."""
+    from hydrus_motion.hydrus.push import push_clips, summarise
+
+    records = ctx.store.queued_without_job()
+    if not records:
+        return 0
+    outcomes = push_clips(ctx.gateway(), ctx.store, records)  # raises if Hydrus is down
+    counts = ", ".join(f"{n} {what}" for what, n in summarise(outcomes).items())
+    log.info("hydrus: pushed %d clip(s) queued outside the daemon (%s)", len(records), counts)
+    return len(records)
+
+
 STAGE_RUNNERS: dict[str, Callable[[StageContext, Job], None]] = {
     "detect": detect, "slice": slice_clips, "annotate": annotate, "push": push,
     "reconcile": reconcile}

@@ -10,7 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from hydrus_motion.config import ToolsConfig
-from hydrus_motion.errors import BadVideo, ToolFailed
+from hydrus_motion.errors import BadVideo, LocalFailure, ToolFailed
 from hydrus_motion.records import VideoInfo
 from hydrus_motion.tools import ffmpeg_path_arg, find_tool, run_tool
 
@@ -19,9 +19,32 @@ _KNOWN_FAILURES = (
     ("moov atom not found", "the file is truncated or still being written (no index found)"),
     ("Invalid data found when processing input", "not a video file ffmpeg can read"),
     ("No such file or directory", "file not found"),
-    ("Permission denied", "permission denied"),
     ("End of file", "the file is truncated"),
 )
+
+
+# ffmpeg's words for a failure of this machine, never the video's (errors.LocalFailure)
+_LOCAL_FAILURES = (
+    ("No space left on device", "no space left on device"),
+    ("Disk quota exceeded", "disk quota exceeded"),
+    ("Read-only file system", "the output folder is on a read-only file system"),
+    ("Permission denied", "permission denied"),
+    ("Cannot allocate memory", "out of memory"),
+)
+
+
+def ffmpeg_failure(path: Path, exc: ToolFailed, doing: str = "") -> BadVideo | LocalFailure:
+    """The error to raise for a failed ffmpeg/ffprobe run: LocalFailure when this machine
+    failed (no space, permission, memory, killed by a signal, timed out), else BadVideo."""
+    for needle, reason in _LOCAL_FAILURES:
+        if needle in exc.stderr_tail:
+            return LocalFailure(path, doing + reason, hint="free space / fix permissions; "
+                                "the daemon tries again by itself")
+    if exc.returncode is None or exc.returncode < 0:  # timed out, or killed by a signal
+        what = "timed out" if exc.returncode is None else f"killed by signal {-exc.returncode}"
+        return LocalFailure(path, f"{doing}{Path(exc.argv[0]).name} {what}",
+                            hint="raise tools.timeout_s, or look for what killed it (OOM?)")
+    return BadVideo(path, doing + explain_ffmpeg_error(exc.stderr_tail))
 
 
 def explain_ffmpeg_error(stderr_tail: str) -> str:
@@ -50,10 +73,10 @@ def probe_video(path: Path, tools: ToolsConfig) -> VideoInfo:
     try:
         out = run_tool(argv, timeout_s=min(tools.timeout_s, 300)).stdout
     except ToolFailed as exc:
-        reason = explain_ffmpeg_error(exc.stderr_tail)
-        if _looks_like_text(path):  # ffmpeg trusts the extension and blames the index
-            reason = "not a video file ffmpeg can read (it contains text)"
-        raise BadVideo(path, reason) from None
+        failure = ffmpeg_failure(path, exc)
+        if isinstance(failure, BadVideo) and _looks_like_text(path):
+            failure = BadVideo(path, "not a video file ffmpeg can read (it contains text)")
+        raise failure from None
     data = json.loads(out or b"{}")
     streams = data.get("streams", [])
     video = [s for s in streams if s.get("codec_type") == "video"

@@ -26,7 +26,7 @@ from typing import Protocol
 from hydrus_motion.clips.plan import resample_ratio, resampled_frames
 from hydrus_motion.config import EncodeConfig, ToolsConfig
 from hydrus_motion.errors import BadVideo, ToolFailed
-from hydrus_motion.probe import explain_ffmpeg_error
+from hydrus_motion.probe import ffmpeg_failure
 from hydrus_motion.records import Clip, ClipSpan, VideoInfo
 from hydrus_motion.tools import ffmpeg_path_arg, find_tool, run_tool, temp_dir_beside
 
@@ -78,8 +78,7 @@ class FfmpegCutter:
             try:
                 run_tool(argv, timeout_s=self.tools.timeout_s)
             except ToolFailed as exc:
-                raise BadVideo(info.path, "cutting failed: "
-                               + explain_ffmpeg_error(exc.stderr_tail)) from None
+                raise ffmpeg_failure(info.path, exc, "cutting failed: ") from None
             clips = self._check(info, plan, scratch, out_dir)
             for clip, segment in clips:
                 os.replace(segment, clip.path)

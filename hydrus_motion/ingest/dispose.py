@@ -66,3 +66,9 @@ def finish_video(video: Path, action: str, archive: Path, sha256: str) -> Path |
         video.unlink()
         return None
     return move_video(video, archive, sha256)
+
+
+def clear_reason_file(quarantined: Path) -> None:
+    """A quarantined video taken back: its NAME.reason.txt goes once the video left."""
+    if not quarantined.exists():
+        Path(f"{quarantined}.reason.txt").unlink(missing_ok=True)
