@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hydrus_motion.config import Config, archive_dir, clips_dir
+from hydrus_motion.config import Config, archive_dir
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.ingest.dispose import finish_video
@@ -44,7 +44,7 @@ class StageContext:
 
 
 def detect(ctx: StageContext, job: Job) -> None:
-    from hydrus_motion.pipeline import detect_scenes, sidecar_is_current
+    from hydrus_motion.pipeline import detect_scenes, keep_hand_made, sidecar_is_current
     from hydrus_motion.scenes.sidecar import default_sidecar_path
 
     video = _video(ctx, job)
@@ -55,14 +55,15 @@ def detect(ctx: StageContext, job: Job) -> None:
     if sidecar_is_current(sidecar, video):  # dropped with a hand-made sidecar, or detected before
         log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
         return
+    keep_hand_made(sidecar, video)
     detect_scenes(video, ctx.cfg, sidecar)
 
 
 def slice_clips(ctx: StageContext, job: Job) -> None:
-    from hydrus_motion.pipeline import ingest_video
+    from hydrus_motion.pipeline import ingest_video, source_clips_dir
 
     video = _video(ctx, job)
-    _remove_scratch(clips_dir(ctx.cfg) / f"{video.stem}-{job.source_sha256[:8]}")
+    _remove_scratch(source_clips_dir(ctx.cfg, video, job.source_sha256))
     # the sidecar is current (no detection); annotation is the next stage's, on the GPU
     result = ingest_video(video, ctx.cfg, ctx.store, annotate=False)
     if result.source_sha256 != job.source_sha256:
