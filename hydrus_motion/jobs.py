@@ -91,10 +91,12 @@ def annotate(ctx: StageContext, job: Job) -> None:
 def push(ctx: StageContext, job: Job) -> None:
     from hydrus_motion.hydrus.push import push_clips, summarise
 
-    records = [r for r in ctx.store.clips_of_source(job.source_sha256)
-               if r.push_status == QUEUED]
+    own = ctx.store.clips_of_source(job.source_sha256)
+    records = [r for r in own if r.push_status == QUEUED]
     outcomes = push_clips(ctx.gateway(), ctx.store, records)  # raises if Hydrus is down
     source = _source(ctx, job)
+    # clips with the bytes of clips recorded before belong to that earlier video
+    already = max(0, (source.clips or 0) - len(own))
     action = ctx.cfg.daemon.after_success
     present = Path(source.path).exists()
     moved = finish_video(Path(source.path), action, archive_dir(ctx.cfg), source.sha256)
@@ -108,7 +110,8 @@ def push(ctx: StageContext, job: Job) -> None:
     else:
         where = {"move": f"archived to {moved}", "keep": "kept in place",
                  "delete": "deleted"}[action]
-    log.info("%s: done: %d clip(s)%s; source %s", source.name, len(records),
+    log.info("%s: done: %d clip(s)%s%s; source %s", source.name, len(records) + already,
+             f", {already} already known" if already else "",
              f" ({counts})" if counts else "", where)
 
 

@@ -129,15 +129,19 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
     clips = (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir)
     source = {"name": video.name, "sha256": source_sha256, "frames": info.frames_hint,
               "fps": float(info.fps), "width": info.width, "height": info.height}
-    records = []
+    records, already = [], 0
     for clip in clips:
         record = ClipRecord(
             sha256=file_sha256(clip.path), path=clip.path, source_path=str(video.resolve()),
             source_sha256=source_sha256, scene=clip.scene, start_frame=clip.start_frame,
             end_frame=clip.end_frame, tags=tuple(clip_tags(cfg, video.stem, clip.scene)),
             notes=clip_notes(cfg, clip, source))
-        store.add_clip(record)
+        if not store.add_clip(record):  # the same bytes as a clip recorded before
+            already += 1
         records.append(store.clip(record.sha256) or record)
+    if already:
+        log.info("%s: %d clip(s), %d already known (same content as clips recorded before)",
+                 video.name, len(clips), already)
     errors = annotate_records(store, records, cfg, tagger, captioner) if annotate else {}
     records = [store.clip(r.sha256) or r for r in records]
     return IngestResult(video, source_sha256, records, reused=False, annotation_errors=errors)

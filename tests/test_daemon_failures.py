@@ -116,6 +116,8 @@ def test_a_quarantined_video_dropped_again_or_retried_is_processed(
     assert not (daemon.state / "quarantine" / "other.mp4.reason.txt").exists()
     daemon.wait_for(lambda: daemon.sources() == {"again.mp4": "done", "other.mp4": "done"},
                     "the retried video")
+    # its pictures are again.mp4's, so are its clips' bytes: said, not hidden
+    assert "other.mp4: done: 4 clip(s), 4 already known" in daemon.log.read_text()
     missing = run_cli("retry", "nothing.mp4", "--json", "--config", str(daemon.config))
     assert missing.returncode == 1 and json.loads(missing.stdout)["not_found"] == ["nothing.mp4"]
     assert daemon.stop() == 0

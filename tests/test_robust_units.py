@@ -137,3 +137,26 @@ def test_onnxruntime_telemetry_is_turned_off_when_the_tagger_loads(tmp_path, mon
                                                     "device": "cpu"}}}).annotate.tagger
     WdTagger(cfg).session  # noqa: B018 - loads it
     assert order == ["disable_telemetry_events", "InferenceSession"]  # off before it starts
+
+
+def test_doctor_fails_when_recorded_clip_files_are_gone(tmp_path):
+
+    from hydrus_motion.doctor import daemon_checks
+    from hydrus_motion.store.db import ClipRecord
+
+    cfg = config_from_dict({"paths": {"state_dir": str(tmp_path / "state")}})
+    clip = tmp_path / "film-scene001-0-61.mp4"
+    clip.write_bytes(b"clip")
+    store = open_store(tmp_path / "state")
+    store.add_clip(ClipRecord("c" * 64, clip, str(tmp_path / "film.mp4"), "s", 1, 0, 61, (),
+                              {}))
+    store.close()
+
+    def check() -> object:
+        return next(c for c in daemon_checks(cfg) if c.name == "clip files")
+
+    assert check().ok
+    clip.unlink()
+    gone = check()
+    assert not gone.ok and str(clip) in gone.detail and "hydrus-motion ingest" in gone.detail
+    assert "(film.mp4)" in gone.detail
