@@ -140,7 +140,6 @@ def test_onnxruntime_telemetry_is_turned_off_when_the_tagger_loads(tmp_path, mon
 
 
 def test_doctor_fails_when_recorded_clip_files_are_gone(tmp_path):
-
     from hydrus_motion.doctor import daemon_checks
     from hydrus_motion.store.db import ClipRecord
 
