@@ -148,14 +148,26 @@ class Daemon:
                             "queued again at the next start", thread.name)
 
     def _guard(self, target, *args) -> None:
-        """A thread's loop; a bug in it is logged and the loop starts over, never lost."""
+        """A thread's loop; a bug in it is logged and the loop starts over, never lost.
+        The same error again (a full disk under the state database) is one line, not
+        another traceback every few seconds."""
+        from hydrus_motion.policy import local_reason, message_of
+
+        last = None
         while not self.stop.is_set():
             try:
                 target(*args)
                 return
-            except Exception:
-                log.exception("daemon: %s hit an unexpected error; restarting it",
-                              threading.current_thread().name)
+            except Exception as exc:
+                name, message = threading.current_thread().name, message_of(exc)
+                local = local_reason(exc)
+                if local is not None:
+                    log.warning("daemon: %s waits for this machine: %s", name, local)
+                elif message != last:
+                    log.exception("daemon: %s hit an unexpected error; restarting it", name)
+                else:
+                    log.warning("daemon: %s again: %s; restarting it", name, message)
+                last = message
                 self.stop.wait(5.0)
 
     # -- loops -------------------------------------------------------------------------
