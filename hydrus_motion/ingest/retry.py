@@ -32,7 +32,8 @@ class Retried:
 
 
 def retry_videos(cfg: Config, names: list[str], every: bool) -> tuple[list[Retried], list[str]]:
-    """(what was queued again, the names that matched no quarantined or failed video)."""
+    """(what was queued again, the names that matched no quarantined or failed video,
+    or whose file is gone)."""
     from hydrus_motion.store import open_store
 
     store = open_store(state_dir(cfg))
@@ -45,8 +46,15 @@ def retry_videos(cfg: Config, names: list[str], every: bool) -> tuple[list[Retri
         chosen = [r for r in rows if every or r["name"] in wanted
                   or Path(r["path"]).name in wanted]
         found = {r["name"] for r in chosen} | {Path(r["path"]).name for r in chosen}
-        done = [_retry(cfg, queue, r) for r in chosen]
-        return done, [n for n in names if n not in found]
+        done, gone = [], []
+        for row in chosen:
+            if Path(row["path"]).exists():
+                done.append(_retry(cfg, queue, row))
+            else:  # a person deleted (or moved) it: nothing to process
+                log.warning("%s: cannot retry: %s is gone (drop the video into the watch "
+                            "folder instead)", row["name"], row["path"])
+                gone.append(row["name"])
+        return done, [n for n in names if n not in found] + gone
     finally:
         store.close()
 
@@ -55,7 +63,7 @@ def _retry(cfg: Config, queue: JobQueue, row) -> Retried:
     old = Path(row["path"])
     target = old
     watch = Path(cfg.daemon.watch_dir).expanduser() if cfg.daemon.watch_dir else None
-    if watch is not None and old.exists() and old.parent.resolve() != watch.resolve():
+    if watch is not None and watch.resolve() not in old.resolve().parents:  # not in it yet
         target = free_name(watch, row["name"], row["sha256"]).resolve()
         shutil.move(str(old), str(target))
         if default_sidecar_path(old).exists():
