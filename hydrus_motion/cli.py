@@ -104,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("status", parents=[common], help="queue, failures and last runs",
                    description="Queue counts per stage, failures with reasons, quarantined "
                                "videos, and the last runs. Works while the daemon runs.")
+    p = sub.add_parser("retry", parents=[common], help="process quarantined/failed videos again",
+                       description="Move quarantined videos back into the watch folder (and "
+                                   "queue videos that failed for good again), clearing their "
+                                   "records; the daemon then processes them from the start.")
+    p.add_argument("names", nargs="*", metavar="NAME", help="video file name(s), as `status` "
+                   "lists them")
+    p.add_argument("--all", action="store_true", help="every quarantined or failed video")
     sub.add_parser("nightly", parents=[common], help="the nightly job, once (for timers)",
                    description="Run the nightly job once: push queued clips and re-check "
                                "recent pushes, export the approved clips, train when the "
@@ -123,10 +130,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         if args.verbose or os.environ.get("HYDRUS_MOTION_DEBUG"):
             raise
-        return exc.exit_code
+        result, code = _failure(args, exc.message, exc.hint), exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        result, code = _failure(args, "interrupted", None), 130
+    except Exception as exc:  # not an error we explain: still a message, not a traceback
+        if args.verbose or os.environ.get("HYDRUS_MOTION_DEBUG"):
+            raise
+        subject = getattr(args, "video", None)
+        message = f"{f'{subject}: ' if subject else ''}{type(exc).__name__}: {exc}"
+        hint = "run again with -v for the traceback, and report it if it is a bug"
+        print(f"error: {message}\n  hint: {hint}", file=sys.stderr)
+        result, code = _failure(args, message, hint), 1
     if args.json:
         try:
             json.dump(result, sys.stdout, ensure_ascii=False, indent=2)
@@ -135,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # the reader (e.g. `| head`) left early; not our failure
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
+
+
+def _failure(args: argparse.Namespace, message: str, hint: str | None) -> dict[str, Any]:
+    """The --json document of a command that failed as a whole."""
+    return {"command": args.command, "ok": False, "error": message, "hint": hint}
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -206,9 +226,14 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
         videos.append(entry)
         try:
             result = ingest_video(video, cfg, store)
-        except HydrusMotionError as exc:  # this video only; the others go on
-            log.error("%s", exc.message)
-            entry.update(ok=False, error=exc.message)
+        except Exception as exc:  # this video only; the others go on
+            from hydrus_motion.policy import message_of
+
+            message = message_of(exc)
+            if not isinstance(exc, HydrusMotionError) and not message.startswith(str(video)):
+                message = f"{video}: {message}"
+            log.error("%s", message)
+            entry.update(ok=False, error=message)
             continue
         entry["source_sha256"] = result.source_sha256
         pushed: dict[str, str] = {}
@@ -396,7 +421,26 @@ def cmd_nightly(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], 
     return result, code
 
 
+def cmd_retry(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.errors import UsageError
+    from hydrus_motion.ingest.retry import retry_videos
+
+    if bool(args.names) == args.all:
+        raise UsageError("name the videos to retry, or pass --all (not both)",
+                         hint="`hydrus-motion status` lists the quarantined and failed ones")
+    done, missing = retry_videos(cfg, args.names, args.all)
+    for r in done:
+        moved = f"moved back to {r.path}" if r.path != r.source else f"in place at {r.path}"
+        if not args.json:
+            print(f"{r.name}: {r.was} before; {moved}; queued again")
+    for name in missing:
+        log.error("%s: no quarantined or failed video of that name (see `hydrus-motion "
+                  "status`)", name)
+    _summary_line("retry", f"{len(done)} video(s) queued again", {"not found": len(missing)})
+    return {"retried": [vars(r) for r in done], "not_found": missing}, 1 if missing else 0
+
+
 COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "tag": cmd_tag, "ingest": cmd_ingest,
             "reconcile": cmd_reconcile, "daemon": cmd_daemon, "status": cmd_status,
             "doctor": cmd_doctor, "export": cmd_export, "train": cmd_train,
-            "nightly": cmd_nightly}
+            "nightly": cmd_nightly, "retry": cmd_retry}

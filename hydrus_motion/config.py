@@ -365,6 +365,16 @@ class DaemonConfig:
     # Each video's clips are re-checked in Hydrus this long after their push, to repair
     # what a Hydrus crash lost before its 30 s commit.
     reconcile_after_s: float = field(default=300.0, metadata=_range(0, 86400))
+    # -- failures of this machine (issue 18) --
+    # No space, permission denied, out of memory, ffmpeg killed: the job waits (never
+    # counted, never quarantined); the wait starts at local_retry_s, doubles, is capped.
+    local_retry_s: float = field(default=60.0, metadata=_range(0.01, 86400))
+    local_retry_max_s: float = field(default=1800.0, metadata=_range(0.01, 86400))
+    # GiB; intake pauses while the state or clips folder has less free space (0: never).
+    min_free_gb: float = field(default=2.0, metadata=_range(0, 100000))
+    # Seconds between looks for clips queued by others (`ingest` while Hydrus was down,
+    # `ingest --no-push`), which the daemon then pushes.
+    push_queued_s: float = field(default=60.0, metadata=_range(0.05, 86400))
 
 
 @dataclass(frozen=True)
@@ -426,9 +436,34 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(source, [f"cannot read the file: {exc.strerror or exc}"]) from None
     try:
         data = yaml.safe_load(text)
+        duplicates = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from None
+    if duplicates:  # YAML lets the last one win silently; a person meant one of them
+        raise ConfigError(source, duplicates)
     return config_from_dict(data or {}, source)
+
+
+def _duplicate_keys(node: Any, prefix: str = "") -> list[str]:
+    """'KEY: given twice (lines A and B)' for every mapping key repeated in the document."""
+    import yaml
+
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            name = f"{prefix}{key.value}" if isinstance(key, yaml.ScalarNode) else None
+            line = key.start_mark.line + 1
+            if name is not None and name in first:
+                problems.append(f"{name}: given twice (lines {first[name]} and {line}); "
+                                "keep one")
+            elif name is not None:
+                first[name] = line
+            problems += _duplicate_keys(value, f"{name or prefix}.")
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            problems += _duplicate_keys(item, prefix)
+    return problems
 
 
 def config_from_dict(data: Any, source: str = "config") -> Config:

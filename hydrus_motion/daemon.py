@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from hydrus_motion.config import Config, quarantine_dir, state_dir
-from hydrus_motion.errors import BadVideo, HydrusMotionError, SidecarError, UsageError
+from hydrus_motion.errors import HydrusMotionError, UsageError
 from hydrus_motion.store.lock import LockHeld, ProcessLock
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class Daemon:
         self.wake_scanner = threading.Event()
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
+        self.next_sweep = 0.0  # when the hydrus worker next looks for clips others queued
 
     def count(self, what: str, n: int = 1) -> None:
         with self._counts_lock:
@@ -67,8 +68,8 @@ class Daemon:
         next_run = None
         if self.cfg.nightly.enabled:
             schedule = NightlySchedule(self.cfg, self.config_path, self.stop)
-            last = RunLog(store).last("nightly", 1)
-            next_run = schedule.start(last[0].started_at if last else None)
+            last = RunLog(store).last_attempt("nightly")  # skipped or killed runs: not run
+            next_run = schedule.start(last.started_at if last else None)
         d = self.cfg.daemon
         log.info("daemon: watching %s (%s, settle %gs, rescan %gs); state %s; workers: %d cpu, "
                  "%d gpu, 1 hydrus; nightly %s; %d interrupted job(s) resumed", watch,
@@ -147,14 +148,26 @@ class Daemon:
                             "queued again at the next start", thread.name)
 
     def _guard(self, target, *args) -> None:
-        """A thread's loop; a bug in it is logged and the loop starts over, never lost."""
+        """A thread's loop; a bug in it is logged and the loop starts over, never lost.
+        The same error again (a full disk under the state database) is one line, not
+        another traceback every few seconds."""
+        from hydrus_motion.policy import local_reason, message_of
+
+        last = None
         while not self.stop.is_set():
             try:
                 target(*args)
                 return
-            except Exception:
-                log.exception("daemon: %s hit an unexpected error; restarting it",
-                              threading.current_thread().name)
+            except Exception as exc:
+                name, message = threading.current_thread().name, message_of(exc)
+                local = local_reason(exc)
+                if local is not None:
+                    log.warning("daemon: %s waits for this machine: %s", name, local)
+                elif message != last:
+                    log.exception("daemon: %s hit an unexpected error; restarting it", name)
+                else:
+                    log.warning("daemon: %s again: %s; restarting it", name, message)
+                last = message
                 self.stop.wait(5.0)
 
     # -- loops -------------------------------------------------------------------------
@@ -190,6 +203,11 @@ class Daemon:
         try:
             while not self.stop.is_set():
                 job = ctx.queue.claim(stages)
+                if job is None and gateway is not None and time.monotonic() >= self.next_sweep:
+                    self.next_sweep = time.monotonic() + self.cfg.daemon.push_queued_s
+                    if not self._push_queued(ctx):
+                        return  # Hydrus is down: the hydrus loop reconnects
+                    continue
                 if job is None:
                     self.stop.wait(self.cfg.daemon.poll_s)
                     continue
@@ -209,12 +227,28 @@ class Daemon:
             self._worker_loop(HYDRUS_STAGES, gateway=link.gateway)
             link.lost()
 
+    def _push_queued(self, ctx) -> bool:
+        """Clips others queued (see jobs.push_queued); False when Hydrus went away."""
+        from hydrus_motion.hydrus.gateway import HydrusAccessError, HydrusError
+        from hydrus_motion.jobs import push_queued
+        from hydrus_motion.policy import message_of
+
+        try:
+            self.count("pushed from the queue", push_queued(ctx))
+        except HydrusError as exc:
+            if exc.retryable or isinstance(exc, HydrusAccessError):
+                log.warning("hydrus: queued clips wait for Hydrus: %s", exc.message)
+                return False
+            log.warning("hydrus: pushing queued clips failed: %s", exc.message)
+        except Exception as exc:  # recorded per clip where it could be; one line here
+            log.warning("hydrus: pushing queued clips failed: %s", message_of(exc))
+        return True
+
     # -- one job ---------------------------------------------------------------------------
 
     def _run_job(self, ctx, job) -> str:
-        from hydrus_motion.errors import Interrupted
-        from hydrus_motion.hydrus.gateway import HydrusAccessError, HydrusError
         from hydrus_motion.jobs import STAGE_RUNNERS
+        from hydrus_motion.policy import decide
 
         name = ctx.queue.source(job.source_sha256).name
         d = self.cfg.daemon
@@ -222,39 +256,47 @@ class Daemon:
         try:
             STAGE_RUNNERS[job.stage](ctx, job)
         except Exception as exc:
-            message = exc.message if isinstance(exc, HydrusMotionError) else \
-                f"{type(exc).__name__}: {exc}"
-            if self.stop.is_set() or isinstance(exc, Interrupted):
-                ctx.queue.retry(job, "interrupted by a stop; redone at the next start", 0,
-                                attempted=False)
-                log.info("%s: %s interrupted by the stop; queued again", name, job.stage)
-                return "stopped"
-            if job.stage in HYDRUS_STAGES and isinstance(exc, HydrusError) and (
-                    exc.retryable or isinstance(exc, HydrusAccessError)):
-                ctx.queue.retry(job, message, 0, attempted=False)  # due once Hydrus is back
-                log.warning("%s: %s waits for Hydrus: %s", name, job.stage, message)
-                return "hydrus down"
             # a file that vanished is not broken: it may have been renamed (intake follows)
-            gone = not Path(ctx.queue.source(job.source_sha256).path).exists()
-            if job.stage in CPU_STAGES and isinstance(exc, BadVideo | SidecarError) and not gone:
-                self._quarantine(ctx, job, message)
-                return "quarantined"
-            if not isinstance(exc, HydrusMotionError):
-                log.exception("%s: %s hit an unexpected error", name, job.stage)
-            attempts = job.attempts + 1
-            if attempts >= d.max_attempts:
-                self._give_up(ctx, job, f"{message} (gave up after {attempts} attempts)")
-                return "failed"
-            wait = d.retry_backoff_s * 2 ** (attempts - 1)
-            ctx.queue.retry(job, message, wait)
-            log.warning("%s: %s failed (attempt %d of %d), retry in %.0f s: %s", name,
-                        job.stage, attempts, d.max_attempts, wait, message)
-            return "retry"
+            present = Path(ctx.queue.source(job.source_sha256).path).exists()
+            decision = decide(job.stage, exc, job.attempts, job.waits, d,
+                              stopping=self.stop.is_set(), source_present=present)
+            return self._apply(ctx, job, name, decision, exc)
         after = d.reconcile_after_s if job.stage == "push" else 0.0
         ctx.queue.finish(job, next_after_s=after)
         self.count(f"{job.stage} done")
         log.info("%s: %s done in %.1f s", name, job.stage, time.monotonic() - started)
         return "done"
+
+    def _apply(self, ctx, job, name: str, decision, exc: Exception) -> str:
+        """Carry out the policy's decision: one log line (a bug's traceback only once)."""
+        from hydrus_motion.policy import Action
+
+        act = decision.action
+        if act is Action.REQUEUE:
+            ctx.queue.retry(job, decision.reason, 0, attempted=False)
+            log.info("%s: %s interrupted by the stop; queued again", name, job.stage)
+            return "stopped"
+        if act is Action.WAIT_HYDRUS:
+            ctx.queue.retry(job, decision.reason, 0, attempted=False)  # due once Hydrus is back
+            log.warning("%s: %s waits for Hydrus: %s", name, job.stage, decision.reason)
+            return "hydrus down"
+        if act is Action.WAIT_LOCAL:
+            ctx.queue.wait(job, decision.reason, decision.delay_s)
+            log.warning("%s: %s %s", name, job.stage, decision.reason)
+            return "waiting"
+        if act is Action.QUARANTINE:
+            self._quarantine(ctx, job, decision.reason)
+            return "quarantined"
+        # an error we do not explain is a bug: its traceback once, then one line an attempt
+        trace = exc if decision.unexpected and job.attempts == 0 else None
+        if act is Action.GIVE_UP:
+            self._give_up(ctx, job, decision.reason, trace)
+            return "failed"
+        ctx.queue.retry(job, decision.reason, decision.delay_s)
+        log.warning("%s: %s failed (attempt %d of %d), retry in %.0f s: %s", name, job.stage,
+                    job.attempts + 1, self.cfg.daemon.max_attempts, decision.delay_s,
+                    decision.reason, exc_info=trace)
+        return "retry"
 
     def _quarantine(self, ctx, job, reason: str) -> None:
         from hydrus_motion.ingest.dispose import quarantine
@@ -276,7 +318,7 @@ class Daemon:
         self.count("quarantined")
         log.warning("%s: quarantined to %s: %s", source.name, target, reason)
 
-    def _give_up(self, ctx, job, reason: str) -> None:
+    def _give_up(self, ctx, job, reason: str, trace: Exception | None = None) -> None:
         from hydrus_motion.store.queue import GAVE_UP
 
         ctx.queue.fail(job, reason)
@@ -285,7 +327,7 @@ class Daemon:
             ctx.queue.update_source(job.source_sha256, status=GAVE_UP, reason=reason)
         self.count("failed")
         log.error("%s: %s failed for good: %s", ctx.queue.source(job.source_sha256).name,
-                  job.stage, reason)
+                  job.stage, reason, exc_info=trace)
 
 
 def _no_gateway():

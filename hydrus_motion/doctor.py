@@ -99,8 +99,43 @@ def daemon_checks(cfg: Config) -> list[Check]:
                          ("quarantine folder", quarantine_dir(cfg)),
                          ("clips folder", clips_dir(cfg))):
         checks.append(_writable(name, folder))
-    checks += [_free_space(clips_dir(cfg)), _file_events(), _schedule(cfg), _daemon_lock(cfg)]
+    checks += [_free_space(clips_dir(cfg)), _clip_files(cfg), _file_events(), _schedule(cfg),
+               _daemon_lock(cfg)]
     return checks
+
+
+def _clip_files(cfg: Config) -> Check:
+    """Every clip still to push, or recent enough for reconcile to re-upload, is on disk."""
+    import time
+    from pathlib import Path
+
+    from hydrus_motion.config import state_dir
+
+    if not (state_dir(cfg) / "state.sqlite3").exists():
+        return Check("clip files", True, "no clips recorded yet")
+    from hydrus_motion.store import open_store
+
+    try:
+        store = open_store(state_dir(cfg))
+    except Exception as exc:  # reported by the state folder check
+        return Check("clip files", False, f"the state database cannot be read: {exc}")
+    try:
+        since = time.time() - cfg.hydrus.reconcile_hours * 3600
+        records = store.due(pushed_since=since)
+    finally:
+        store.close()
+    gone = [r for r in records if not Path(r.path).is_file()]
+    if not gone:
+        return Check("clip files", True, f"all {len(records)} clip(s) to push or re-check "
+                                         "are on disk")
+    queued = sum(r.push_status == "queued" for r in gone)
+    sources = sorted({Path(r.source_path).name for r in gone})
+    return Check("clip files", False,
+                 f"{len(gone)} of {len(records)} recorded clip file(s) are gone ({queued} not "
+                 f"pushed yet; e.g. {gone[0].path}); reconcile cannot upload them again. "
+                 f"Re-cut them with `hydrus-motion ingest` on their source(s) "
+                 f"({', '.join(sources[:3])}{', ...' if len(sources) > 3 else ''}), or "
+                 "restore paths.clips_dir")
 
 
 def _writable(name: str, folder) -> Check:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hydrus_motion.config import Config, archive_dir, clips_dir
+from hydrus_motion.config import Config, archive_dir
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.ingest.dispose import finish_video
@@ -44,7 +44,7 @@ class StageContext:
 
 
 def detect(ctx: StageContext, job: Job) -> None:
-    from hydrus_motion.pipeline import detect_scenes, sidecar_is_current
+    from hydrus_motion.pipeline import detect_scenes, keep_hand_made, sidecar_is_current
     from hydrus_motion.scenes.sidecar import default_sidecar_path
 
     video = _video(ctx, job)
@@ -55,14 +55,15 @@ def detect(ctx: StageContext, job: Job) -> None:
     if sidecar_is_current(sidecar, video):  # dropped with a hand-made sidecar, or detected before
         log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
         return
+    keep_hand_made(sidecar, video)
     detect_scenes(video, ctx.cfg, sidecar)
 
 
 def slice_clips(ctx: StageContext, job: Job) -> None:
-    from hydrus_motion.pipeline import ingest_video
+    from hydrus_motion.pipeline import ingest_video, source_clips_dir
 
     video = _video(ctx, job)
-    _remove_scratch(clips_dir(ctx.cfg) / f"{video.stem}-{job.source_sha256[:8]}")
+    _remove_scratch(source_clips_dir(ctx.cfg, video, job.source_sha256))
     # the sidecar is current (no detection); annotation is the next stage's, on the GPU
     result = ingest_video(video, ctx.cfg, ctx.store, annotate=False)
     if result.source_sha256 != job.source_sha256:
@@ -90,10 +91,12 @@ def annotate(ctx: StageContext, job: Job) -> None:
 def push(ctx: StageContext, job: Job) -> None:
     from hydrus_motion.hydrus.push import push_clips, summarise
 
-    records = [r for r in ctx.store.clips_of_source(job.source_sha256)
-               if r.push_status == QUEUED]
+    own = ctx.store.clips_of_source(job.source_sha256)
+    records = [r for r in own if r.push_status == QUEUED]
     outcomes = push_clips(ctx.gateway(), ctx.store, records)  # raises if Hydrus is down
     source = _source(ctx, job)
+    # clips with the bytes of clips recorded before belong to that earlier video
+    already = max(0, (source.clips or 0) - len(own))
     action = ctx.cfg.daemon.after_success
     present = Path(source.path).exists()
     moved = finish_video(Path(source.path), action, archive_dir(ctx.cfg), source.sha256)
@@ -107,7 +110,8 @@ def push(ctx: StageContext, job: Job) -> None:
     else:
         where = {"move": f"archived to {moved}", "keep": "kept in place",
                  "delete": "deleted"}[action]
-    log.info("%s: done: %d clip(s)%s; source %s", source.name, len(records),
+    log.info("%s: done: %d clip(s)%s%s; source %s", source.name, len(records) + already,
+             f", {already} already known" if already else "",
              f" ({counts})" if counts else "", where)
 
 
@@ -121,6 +125,20 @@ def reconcile(ctx: StageContext, job: Job) -> None:
     if repaired:
         log.info("%s: reconcile repaired %d clip(s) Hydrus had lost",
                  _source(ctx, job).name, repaired)
+
+
+def push_queued(ctx: StageContext) -> int:
+    """Push clips queued in the state database that no job of ours owns (`ingest` queued
+    them while Hydrus was down, or with --no-push). Returns how many were pushed."""
+    from hydrus_motion.hydrus.push import push_clips, summarise
+
+    records = ctx.store.queued_without_job()
+    if not records:
+        return 0
+    outcomes = push_clips(ctx.gateway(), ctx.store, records)  # raises if Hydrus is down
+    counts = ", ".join(f"{n} {what}" for what, n in summarise(outcomes).items())
+    log.info("hydrus: pushed %d clip(s) queued outside the daemon (%s)", len(records), counts)
+    return len(records)
 
 
 STAGE_RUNNERS: dict[str, Callable[[StageContext, Job], None]] = {

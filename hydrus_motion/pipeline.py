@@ -53,14 +53,20 @@ from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.hydrus.push import PushOutcome, push_clips
 from hydrus_motion.hydrus.samples import announce, publish_samples
 from hydrus_motion.hydrus.scheme import annotated_notes, clip_notes, clip_tags
-from hydrus_motion.ingest.content import file_sha256
+from hydrus_motion.ingest.content import file_sha256, source_fingerprint
 from hydrus_motion.probe import frame_count_slack, probe_video
 from hydrus_motion.progress import Progress
 from hydrus_motion.records import Clip, ClipSpan, SceneList, VideoInfo
 from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.base import SceneDetector
-from hydrus_motion.scenes.sidecar import default_sidecar_path, read_sidecar, write_sidecar
+from hydrus_motion.scenes.sidecar import (
+    default_sidecar_path,
+    read_header,
+    read_sidecar,
+    write_sidecar,
+)
 from hydrus_motion.store.db import QUEUED, ClipRecord, Store
+from hydrus_motion.tools import fit_name
 from hydrus_motion.train import train_for_nightly
 
 log = logging.getLogger(__name__)
@@ -70,7 +76,7 @@ def detect_scenes(video: Path, cfg: Config, sidecar: Path | None = None,
                   detector: SceneDetector | None = None) -> SceneList:
     info = probe_video(video, cfg.tools)
     scenes = (detector or make_detector(cfg)).detect(info)
-    write_sidecar(scenes, sidecar or default_sidecar_path(video))
+    write_sidecar(scenes, sidecar or default_sidecar_path(video), source_fingerprint(video))
     return scenes
 
 
@@ -118,24 +124,29 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
     if sidecar_is_current(sidecar, video):
         log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
     else:
+        keep_hand_made(sidecar, video)
         detect_scenes(video, cfg, sidecar, detector)
     info, spans = plan_video(video, cfg, sidecar)
     known = store.clips_of_source(source_sha256)
     if known and _same_plan(known, spans) and all(r.path.is_file() for r in known):
         return IngestResult(video, source_sha256, known, reused=True)
-    out_dir = clips_dir(cfg) / f"{video.stem}-{source_sha256[:8]}"
+    out_dir = source_clips_dir(cfg, video, source_sha256)
     clips = (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir, progress)
     source = {"name": video.name, "sha256": source_sha256, "frames": info.frames_hint,
               "fps": float(info.fps), "width": info.width, "height": info.height}
-    records = []
+    records, already = [], 0
     for clip in clips:
         record = ClipRecord(
             sha256=file_sha256(clip.path), path=clip.path, source_path=str(video.resolve()),
             source_sha256=source_sha256, scene=clip.scene, start_frame=clip.start_frame,
             end_frame=clip.end_frame, tags=tuple(clip_tags(cfg, video.stem, clip.scene)),
             notes=clip_notes(cfg, clip, source))
-        store.add_clip(record)
+        if not store.add_clip(record):  # the same bytes as a clip recorded before
+            already += 1
         records.append(store.clip(record.sha256) or record)
+    if already:
+        log.info("%s: %d clip(s), %d already known (same content as clips recorded before)",
+                 video.name, len(clips), already)
     errors = annotate_records(store, records, cfg, tagger, captioner) if annotate else {}
     records = [store.clip(r.sha256) or r for r in records]
     return IngestResult(video, source_sha256, records, reused=False, annotation_errors=errors)
@@ -178,12 +189,39 @@ def export(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResult:
     return export_dataset(gateway, cfg, out)
 
 
+def source_clips_dir(cfg: Config, video: Path, source_sha256: str) -> Path:
+    """The folder a video's clips go to (name fitted to the file-name limit)."""
+    return clips_dir(cfg) / fit_name(video.stem, f"-{source_sha256[:8]}")
+
+
 def sidecar_is_current(sidecar: Path, video: Path) -> bool:
-    """A sidecar newer than its video: detected (or hand-edited) for this very file."""
+    """Made for this very content: the source fingerprint in its header matches (however
+    the mtimes stand: a copy changes them). A sidecar without one (hand-made, or from an
+    older version) counts if it is newer than its video."""
+    header = read_header(sidecar)
+    if header is None:
+        return False
+    if "source" in header:
+        return header["source"] == source_fingerprint(video)
     try:
         return sidecar.stat().st_mtime >= video.stat().st_mtime
     except FileNotFoundError:
         return False
+
+
+def keep_hand_made(sidecar: Path, video: Path) -> Path | None:
+    """Before detection replaces a sidecar that is not current: one without a source
+    fingerprint was made or edited by a person, so it is kept beside (NAME.old) and the
+    log says so. Returns where it went."""
+    header = read_header(sidecar)
+    if header is None or "source" in header:
+        return None  # absent, not ours, or machine-made for other content
+    kept = sidecar.with_name(fit_name(Path(sidecar.name).stem, ".txt.old"))
+    sidecar.replace(kept)
+    log.warning("%s: the sidecar %s is older than the video and does not say which content "
+                "it was made for, so scenes are detected again; it is kept as %s (to use "
+                "it, rename it back after this run)", video.name, sidecar.name, kept.name)
+    return kept
 
 
 def _same_plan(known: list[ClipRecord], spans: list[ClipSpan]) -> bool:

@@ -16,6 +16,7 @@ from hydrus_motion.store.lock import holder
 
 
 def gather(cfg: Config) -> dict[str, Any]:
+    from hydrus_motion.ingest.intake import low_space
     from hydrus_motion.schedule import next_run
     from hydrus_motion.store import open_store
     from hydrus_motion.store.queue import QUARANTINED, JobQueue
@@ -37,7 +38,8 @@ def gather(cfg: Config) -> dict[str, Any]:
         return {
             "state_dir": str(folder),
             "daemon": {"running": daemon_pid is not None, "pid": daemon_pid},
-            "queue": queue.counts(),
+            "intake": {"paused": low_space(cfg)},
+            "queue": _interrupted(queue.counts(), daemon_pid is not None),
             "videos": queue.source_counts(),
             "clips": store.counts(),
             "failures": [_when(f, "updated_at") for f in queue.failures()],
@@ -55,7 +57,10 @@ def gather(cfg: Config) -> dict[str, Any]:
 def render(doc: dict[str, Any]) -> str:
     pid = doc["daemon"]["pid"]
     lines = [f"daemon: {f'running, pid {pid}' if pid else 'not running'}  "
-             f"(state {doc['state_dir']})", "queue:"]
+             f"(state {doc['state_dir']})"]
+    if doc["intake"]["paused"]:
+        lines.append(f"intake: paused: {doc['intake']['paused']}")
+    lines.append("queue:")
     for stage, counts in doc["queue"].items():
         lines.append(f"  {stage:<10}" + "  ".join(f"{k} {v}" for k, v in counts.items()))
     lines.append("videos: " + (_pairs(doc["videos"]) or "none yet"))
@@ -74,6 +79,15 @@ def render(doc: dict[str, Any]) -> str:
     lines.append(f"nightly: {n['cron']} ({n['timezone']}), next {n['next']}" if n["enabled"]
                  else "nightly: off in the daemon (nightly.enabled: false)")
     return "\n".join(lines)
+
+
+def _interrupted(counts: dict[str, dict[str, int]], running: bool) -> dict[str, dict[str, int]]:
+    """With no daemon, a job left `running` was interrupted (kill -9): it is queued again
+    at the next start, so it is not shown as running."""
+    if running:
+        return counts
+    return {stage: {("interrupted" if k == "running" else k): n for k, n in c.items()}
+            for stage, c in counts.items()}
 
 
 def _run_summary(details: dict[str, Any]) -> str:

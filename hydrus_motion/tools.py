@@ -279,6 +279,25 @@ class StreamingTool:
                 stream.close()
 
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows (NTFS: 255 UTF-16 units)
+_TEMP_ROOM = 20  # what atomic_write_text's ".NAME.xxxxxxxx.part" adds around a name
+
+
+def fit_name(stem: str, tail: str) -> str:
+    """`stem + tail`, or with `stem` shortened to `<start>~<hash>` so the name (and the
+    temp name an atomic write makes of it) fits NAME_MAX bytes. Deterministic: the same
+    stem always gives the same name, so every command finds the same file."""
+    limit = NAME_MAX - _TEMP_ROOM
+    if len((stem + tail).encode("utf-8", "surrogateescape")) <= limit:
+        return stem + tail
+    import hashlib
+
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    room = limit - len(f"~{digest}{tail}".encode("utf-8", "surrogateescape"))
+    start = stem.encode("utf-8", "surrogateescape")[:max(room, 0)]
+    return start.decode("utf-8", "ignore") + f"~{digest}{tail}"  # never half a character
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder, then rename over `path`."""
     path = Path(path)

@@ -103,7 +103,8 @@ def test_bad_input_gets_clear_error_naming_the_file(bad_inputs, case):
     path, reason = bad_inputs[case]
     done = run_cli("scenes", str(path), "--json")
     assert done.returncode == 1
-    assert done.stdout == ""  # nothing on stdout when the work failed
+    failed = json.loads(done.stdout)  # --json: a JSON document on failure too
+    assert failed["ok"] is False and failed["error"].startswith(f"{path}: ")
     assert f"error: {path}: " in done.stderr and reason in done.stderr
     assert "Traceback" not in done.stderr
     assert not path.with_name(path.name + ".scenes.txt").exists()

@@ -19,6 +19,7 @@ from conftest import ALL_KEY, ffmpeg, run_cli, start_fake_hydrus
 from daemon_harness import DaemonUnderTest, stop_all
 
 from hydrus_motion.store import open_store
+from hydrus_motion.store.db import MIGRATIONS
 from hydrus_motion.store.runs import RunLog
 
 SCENES_CLIPS = 4  # conftest's scenes_video: four scenes, each long enough for a clip
@@ -309,7 +310,7 @@ def test_daemon_refuses_a_second_instance_and_a_missing_watch_folder(tmp_path, h
     checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert doctor.returncode == 0, doctor.stdout
     assert checks["daemon"]["detail"] == f"running (pid {daemon.proc.pid})"
-    assert "schema 2, journal wal" in checks["state folder"]["detail"]
+    assert f"schema {len(MIGRATIONS)}, journal wal" in checks["state folder"]["detail"]
     assert checks["watch folder"]["ok"] and checks["file events"]["ok"]
     assert checks["quarantine folder"]["ok"] and checks["nightly schedule"]["ok"]
     assert daemon.stop() == 0

@@ -117,6 +117,7 @@ class WdTagger:
         self.model_path, self.tags_path = folder / MODEL_FILES[0], folder / MODEL_FILES[1]
         self.tags = read_tag_list(self.tags_path)
         self.providers = _providers(ort.get_available_providers(), self.cfg.device)
+        ort.disable_telemetry_events()  # unattended on people's media: no usage reports
         options = ort.SessionOptions()
         options.log_severity_level = 3  # only errors: its warnings are not ours to act on
         try:

@@ -43,7 +43,7 @@ from hydrus_motion.errors import BadVideo, LocalFailure, ToolFailed
 from hydrus_motion.probe import ffmpeg_failure
 from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.records import Clip, ClipSpan, VideoInfo
-from hydrus_motion.tools import find_tool, run_tool, temp_dir_beside
+from hydrus_motion.tools import find_tool, fit_name, run_tool, temp_dir_beside
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ class ClipCutter(Protocol):
 
 
 def clip_filename(video: Path, span: ClipSpan) -> str:
-    return f"{video.stem}-scene{span.scene:03d}-{span.start_frame}-{span.end_frame}.mp4"
+    """Named after the source; a stem too long for the file-name limit gets a hash."""
+    return fit_name(video.stem, f"-scene{span.scene:03d}-{span.start_frame}-"
+                                f"{span.end_frame}.mp4")
 
 
 def estimate_bytes(frames: int, width: int, height: int, crf: int, preset: str) -> int:

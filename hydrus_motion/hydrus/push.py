@@ -75,7 +75,8 @@ def push_clips(gateway: HydrusGateway, store: Store,
             continue
         except HydrusError as exc:
             if exc.retryable or isinstance(exc, HydrusAccessError | HydrusServiceError):
-                leave_queued(store, records[n:], exc)
+                leave_queued(store, records[n:n + 1], exc)  # the error is this clip's
+                leave_queued(store, records[n + 1:], exc, waiting_on=record)
                 raise
             store.mark(record.sha256, FAILED, str(exc))  # this clip only; go on
             outcomes.append(PushOutcome(record.sha256, str(record.path), FAILED, str(exc)))
@@ -130,9 +131,13 @@ def _sync(gateway: HydrusGateway, record: ClipRecord, state: FileState) -> str:
     return IMPORTED if imported else ALREADY
 
 
-def leave_queued(store: Store, records: list[ClipRecord], exc: HydrusError) -> None:
-    """Record why these clips are still queued (no request about them was made)."""
-    message = exc.message
+def leave_queued(store: Store, records: list[ClipRecord], exc: HydrusError,
+                 waiting_on: ClipRecord | None = None) -> None:
+    """Record why these clips are still queued (no request about them was made); with
+    `waiting_on`, the push stopped at that clip and the error is its, not theirs."""
+    message = exc.message if waiting_on is None else (
+        f"not tried yet: the push stopped at {waiting_on.path.name} (Hydrus unavailable or "
+        "refusing); it goes on when Hydrus is back")
     for record in records:
         if record.push_status == QUEUED:
             store.mark(record.sha256, QUEUED, message)

@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 
 from hydrus_motion.scenes.sidecar import default_sidecar_path
-from hydrus_motion.tools import atomic_write_text
+from hydrus_motion.tools import atomic_write_text, fit_name
 
 log = logging.getLogger(__name__)
 
 
 def free_name(folder: Path, name: str, sha256: str) -> Path:
     target = folder / name
-    if not target.exists() and not (folder / f"{name}.reason.txt").exists():
+    if not target.exists() and not reason_path(target).exists():
         return target
     stem, suffix = Path(name).stem, Path(name).suffix
     for n in range(1000):
@@ -48,7 +48,7 @@ def quarantine(video: Path, folder: Path, sha256: str, stage: str, reason: str) 
     folder.mkdir(parents=True, exist_ok=True)
     target = move_video(video, folder, sha256) if video.exists() else folder / video.name
     when = time.strftime("%Y-%m-%d %H:%M:%S %z")
-    atomic_write_text(Path(f"{target}.reason.txt"),
+    atomic_write_text(reason_path(target),
                       f"{reason}\n\nfile: {video}\nsha256: {sha256}\nstage: {stage}\n"
                       f"quarantined: {when}\nFix the file and drop it into the watch folder "
                       "again, or delete it.\n")
@@ -66,3 +66,14 @@ def finish_video(video: Path, action: str, archive: Path, sha256: str) -> Path |
         video.unlink()
         return None
     return move_video(video, archive, sha256)
+
+
+def clear_reason_file(quarantined: Path) -> None:
+    """A quarantined video taken back: its NAME.reason.txt goes once the video left."""
+    if not quarantined.exists():
+        reason_path(quarantined).unlink(missing_ok=True)
+
+
+def reason_path(video: Path) -> Path:
+    """NAME.reason.txt beside a quarantined video (a long name shortened with a hash)."""
+    return video.with_name(fit_name(video.stem, video.suffix + ".reason.txt"))

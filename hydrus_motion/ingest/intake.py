@@ -10,16 +10,42 @@ so a kept file is never hashed twice and a restart does not take anything again.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections import Counter
 from pathlib import Path
 
 from hydrus_motion.config import Config, archive_dir, clips_dir, quarantine_dir, state_dir
 from hydrus_motion.ingest.content import file_sha256
-from hydrus_motion.ingest.dispose import finish_video
+from hydrus_motion.ingest.dispose import clear_reason_file, finish_video
 from hydrus_motion.ingest.watch import SettleTracker, readable, scan
-from hydrus_motion.store.queue import ACTIVE, DUPLICATE, GAVE_UP, TAKEN, JobQueue
+from hydrus_motion.store.queue import (
+    ACTIVE,
+    DUPLICATE,
+    GAVE_UP,
+    QUARANTINED,
+    TAKEN,
+    JobQueue,
+)
 
 log = logging.getLogger(__name__)
+GIB = 1024**3
+
+
+def low_space(cfg: Config) -> str | None:
+    """Why intake pauses: a state or clips folder below daemon.min_free_gb; else None."""
+    floor = cfg.daemon.min_free_gb
+    if floor <= 0:
+        return None
+    for folder in (state_dir(cfg), clips_dir(cfg)):
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        try:
+            free = shutil.disk_usage(existing or folder).free
+        except OSError:
+            continue
+        if free < floor * GIB:
+            return (f"only {free / GIB:.2f} GiB free for {folder} (daemon.min_free_gb: "
+                    f"{floor:g}); new videos wait in the watch folder")
+    return None
 
 
 class Intake:
@@ -33,9 +59,20 @@ class Intake:
                                                 clips_dir(cfg), state_dir(cfg)))
         self.counts: Counter[str] = Counter()
         self.unlistable: str | None = None  # why the watch folder cannot be listed now
+        self.paused: str | None = None  # why intake is paused (low free space), if it is
+        self.space_check = low_space
 
     def pass_once(self) -> int:
         """Look at every candidate once; returns how many are still settling."""
+        paused = self.space_check(self.cfg)
+        if paused is not None:  # one line when it pauses, one when it resumes
+            if self.paused is None:
+                log.warning("watch: intake paused: %s", paused)
+            self.paused = paused
+            return self.tracker.pending
+        if self.paused is not None:
+            log.info("watch: intake resumed: free space is above daemon.min_free_gb again")
+            self.paused = None
         try:
             candidates = list(scan(self.root.resolve(), self.cfg.daemon.recursive, self.skip))
         except OSError as exc:  # one line per outage, not one per rescan
@@ -105,12 +142,15 @@ class Intake:
             # renamed or moved within the watch folder while it waited: follow it
             self.queue.update_source(known.sha256, path=str(path))
             log.info("%s: %s moved here while queued; following it", path.name, known.name)
-        elif known.status == GAVE_UP:
-            # failed for good before (not broken: quarantined ones stay skipped); a
-            # person dropped it again, so try again from the start
+        elif known.status in (GAVE_UP, QUARANTINED):
+            # failed for good or quarantined before; a person dropped it again (as the
+            # reason file says to), so its record is cleared and it starts over
             self.queue.restart_source(known.sha256, str(path), path.name)
+            clear_reason_file(Path(known.path))
             self.counts["taken"] += 1
-            log.info("%s: taken again (it failed before: %s)", path.name, known.reason)
+            log.info("%s: taken again (it %s before: %s)", path.name,
+                     "was quarantined" if known.status == QUARANTINED else "failed",
+                     known.reason)
         else:
             return False
         self.queue.forget(known.path)

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 TEMP_SUFFIXES = (".part", ".crdownload", ".download", ".partial", ".tmp", ".temp", ".!qb",
                  ".opdownload", ".filepart", ".aria2", ".unconfirmed")
 # Our own files, and OS clutter: never videos to take.
-OWN_SUFFIXES = (".scenes.txt", ".reason.txt")
+OWN_SUFFIXES = (".scenes.txt", ".reason.txt", ".scenes.txt.old")
 OS_CLUTTER = ("thumbs.db", "desktop.ini", ".ds_store")
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hydrus_motion.errors import SidecarError
 from hydrus_motion.records import Scene, SceneList
-from hydrus_motion.tools import atomic_write_text
+from hydrus_motion.tools import atomic_write_text, fit_name
 
 MAGIC = "# hydrus-motion scenes 1"
 SUFFIX = ".scenes.txt"
@@ -32,7 +32,21 @@ _TIMECODE = re.compile(r"^(\d+):([0-5]\d):([0-5]\d(?:\.\d+)?)$")
 
 
 def default_sidecar_path(video: Path) -> Path:
-    return video.with_name(video.name + SUFFIX)
+    """VIDEO.scenes.txt; for a name too long for that, the stem shortened with a hash."""
+    return video.with_name(fit_name(video.stem, video.suffix + SUFFIX))
+
+
+def escape_value(text: str) -> str:
+    """A header value on one line whatever the name holds: backslash, newline, CR, tab."""
+    return (text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+            .replace("\t", "\\t"))
+
+
+def unescape_value(text: str) -> str:
+    return re.sub(r"\\([\\nrt])", lambda m: _UNESCAPE[m.group(1)], text)
+
+
+_UNESCAPE = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
 
 
 def format_timecode(seconds: float) -> str:
@@ -50,15 +64,18 @@ def parse_timecode(text: str) -> float | None:
     return int(h) * 3600 + int(m) * 60 + float(s)
 
 
-def render_sidecar(scenes: SceneList) -> str:
+def render_sidecar(scenes: SceneList, source: str | None = None) -> str:
+    """`source`: the video's content fingerprint (ingest.content.source_fingerprint), so
+    freshness is judged by content, not by modification times."""
     fps = scenes.fps
     lines = [
         MAGIC,
-        f"# video: {scenes.video.name}",
+        f"# video: {escape_value(scenes.video.name)}",
+        *([f"# source: {source}"] if source else []),
         f"# fps: {fps.numerator}/{fps.denominator} ({float(fps):.3f})",
         f"# frames: {scenes.frames}",
         f"# timing: {'variable' if scenes.variable_frame_rate else 'constant'}",
-        f"# detector: {scenes.detector or 'unknown'}",
+        f"# detector: {escape_value(scenes.detector or 'unknown')}",
         "#",
         "# One scene per line. Frames are 0-based: start_frame is the scene's first frame,",
         "# end_frame the first frame after it. Edit frame numbers to move a cut, split a line",
@@ -72,14 +89,32 @@ def render_sidecar(scenes: SceneList) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_sidecar(scenes: SceneList, path: Path) -> None:
-    atomic_write_text(path, render_sidecar(scenes))
+def write_sidecar(scenes: SceneList, path: Path, source: str | None = None) -> None:
+    atomic_write_text(path, render_sidecar(scenes, source))
+
+
+def read_header(path: Path) -> dict[str, str] | None:
+    """The header values (unescaped) of a sidecar, or None if it is absent or not one."""
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            if fh.readline().strip() != MAGIC:
+                return None
+            header: dict[str, str] = {}
+            for line in fh:
+                stripped = line.strip()
+                if stripped and not stripped.startswith("#"):
+                    break
+                if match := _HEADER.match(stripped):
+                    header.setdefault(match.group(1), unescape_value(match.group(2)))
+            return header
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def read_sidecar(path: Path, video: Path) -> SceneList:
     """Parse and check a sidecar; SidecarError names the file, the line and the problem."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Notepad) is fine
     except FileNotFoundError:
         hint = "run `hydrus-motion scenes VIDEO` first, or pass --sidecar"
         raise SidecarError(f"{path}: sidecar not found", hint=hint) from None
@@ -97,12 +132,12 @@ def read_sidecar(path: Path, video: Path) -> SceneList:
             continue
         if stripped.startswith("#"):
             if match := _HEADER.match(stripped):
-                header.setdefault(match.group(1), match.group(2))
+                header.setdefault(match.group(1), unescape_value(match.group(2)))
             continue
         fields = stripped.split()
-        if len(fields) not in (3, 5) or not all(f.isdigit() for f in fields[:3]):
+        if len(fields) not in (3, 5) or not all(_is_number(f) for f in fields[:3]):
             raise SidecarError(f"{path}:{number}: expected 'scene start_frame end_frame "
-                               f"[start end]', got {stripped!r}")
+                               f"[start end]' (digits 0-9), got {stripped!r}")
         rows.append((number, int(fields[1]), int(fields[2]), fields[3:]))
     fps = _header_fraction(path, header, "fps")
     frames = _header_int(path, header, "frames")
@@ -162,6 +197,11 @@ def _header_fraction(path: Path, header: dict[str, str], key: str) -> Fraction:
 
 def _header_int(path: Path, header: dict[str, str], key: str) -> int:
     raw = header.get(key, "")
-    if not raw.isdigit() or int(raw) <= 0:
+    if not _is_number(raw) or int(raw) <= 0:
         raise SidecarError(f"{path}: header line '# {key}: ...' is missing or invalid")
     return int(raw)
+
+
+def _is_number(text: str) -> bool:
+    """0-9 only: str.isdigit also takes '²' and other digits int() refuses or reads."""
+    return text.isascii() and text.isdigit()

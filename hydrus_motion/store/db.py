@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hydrus_motion.errors import HydrusMotionError
+
 MIGRATIONS = (
     """
     CREATE TABLE clips (
@@ -86,6 +88,10 @@ MIGRATIONS = (
     );
     CREATE INDEX runs_by_kind ON runs(kind, started_at);
     """,
+    # 3: waits after a failure of this machine (no space, ...), counted apart from attempts
+    """
+    ALTER TABLE jobs ADD COLUMN waits INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 QUEUED, PUSHED, DELETED, FAILED = "queued", "pushed", "deleted", "failed"
@@ -150,6 +156,13 @@ class Store:
         return self._select("WHERE push_status = ? OR (push_status = ? AND pushed_at >= ?) "
                             "ORDER BY created_at, start_frame", QUEUED, PUSHED, pushed_since)
 
+    def queued_without_job(self) -> list[ClipRecord]:
+        """Queued clips no daemon job will push: `ingest` recorded them while Hydrus was
+        down (or with --no-push), or their video's push job gave up."""
+        return self._select("WHERE push_status = ? AND NOT EXISTS (SELECT 1 FROM jobs j "
+                            "WHERE j.source_sha256 = clips.source_sha256 AND j.status IN "
+                            "('queued', 'running')) ORDER BY created_at, start_frame", QUEUED)
+
     def mark(self, sha256: str, status: str, error: str | None = None, *,
              attempted: bool = True, pushed: bool = False) -> None:
         now = time.time()
@@ -176,21 +189,66 @@ def open_store(state_dir: Path) -> Store:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode = WAL")  # the daemon reads while a worker writes
     conn.execute("PRAGMA synchronous = FULL")  # a record we said exists must survive a crash
-    _backup_before_upgrade(conn, path)
-    _migrate(conn)
+    try:
+        _backup_before_upgrade(conn, path)
+        _migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
     return Store(conn, path)
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
+class SchemaTooNew(HydrusMotionError):
+    """The state file was written by a newer hydrus-motion."""
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Apply the missing migrations under the write lock, re-reading the version inside it:
+    a daemon and a timer run starting together after an upgrade migrate once."""
+    _refuse_newer(conn, path)
+    if conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+        return
+    level, conn.isolation_level = conn.isolation_level, None  # we manage the transaction
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = _refuse_newer(conn, path)
+            for number, script in enumerate(MIGRATIONS[done:], start=done + 1):
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.isolation_level = level
+
+
+def _refuse_newer(conn: sqlite3.Connection, path: Path) -> int:
     done = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(MIGRATIONS[done:], start=done + 1):
-        conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    if done > len(MIGRATIONS):
+        raise SchemaTooNew(f"{path}: the state database has schema {done}, newer than this "
+                           f"hydrus-motion knows (schema {len(MIGRATIONS)})",
+                           hint="upgrade hydrus-motion to the version that wrote it, or "
+                                "restore the state.sqlite3.vN.bak an upgrade left beside it")
+    return done
+
+
+def _statements(script: str) -> list[str]:
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    return [s for s in out if s.strip(" ;\n")]
 
 
 def _backup_before_upgrade(conn: sqlite3.Connection, path: Path) -> None:
     """Copy an existing state file aside before its schema changes (`state.sqlite3.vN.bak`)."""
     done = conn.execute("PRAGMA user_version").fetchone()[0]
-    if not 0 < done < len(MIGRATIONS):
+    if not 0 < done < len(MIGRATIONS):  # new, current, or too new (refused by _migrate)
         return
     backup = path.with_name(f"{path.name}.v{done}.bak")
     if not backup.exists():

@@ -34,6 +34,7 @@ class Job:
     source_sha256: str
     attempts: int
     last_error: str | None
+    waits: int = 0  # waits after failures of this machine (not counted in attempts)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class JobQueue:
                 "UPDATE jobs SET status = ?, updated_at = ? WHERE id = ("
                 f" SELECT id FROM jobs WHERE status = ? AND stage IN ({marks})"
                 "  AND not_before <= ? ORDER BY not_before, id LIMIT 1)"
-                " RETURNING id, stage, source_sha256, attempts, last_error",
+                " RETURNING id, stage, source_sha256, attempts, last_error, waits",
                 (RUNNING, now, QUEUED, *stages, now)).fetchone()
         return Job(**dict(row)) if row else None
 
@@ -136,6 +137,13 @@ class JobQueue:
         now = time.time()
         with self.conn:
             self._set(job, QUEUED, error, attempted=attempted, now=now, not_before=now + after_s)
+
+    def wait(self, job: Job, error: str, after_s: float) -> None:
+        """This machine failed (no space, ...): due again in `after_s`, no attempt counted."""
+        now = time.time()
+        with self.conn:
+            self._set(job, QUEUED, error, attempted=False, now=now, not_before=now + after_s)
+            self.conn.execute("UPDATE jobs SET waits = waits + 1 WHERE id = ?", (job.id,))
 
     def fail(self, job: Job, error: str) -> None:
         with self.conn:

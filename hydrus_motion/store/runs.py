@@ -54,9 +54,10 @@ class RunLog:
         return [_run(r) for r in rows]
 
     def last_attempt(self, kind: str) -> Run | None:
-        """The latest run that did real work or tried to (skipped runs do not count)."""
-        row = self.conn.execute("SELECT * FROM runs WHERE kind = ? AND outcome IS NOT ?"
-                                " ORDER BY started_at DESC, id DESC LIMIT 1",
+        """The latest run that did real work or tried to: the missed-run rule's "last run".
+        Skipped runs (another held the lock) and killed ones (never finished) do not count."""
+        row = self.conn.execute("SELECT * FROM runs WHERE kind = ? AND outcome IS NOT NULL"
+                                " AND outcome != ? ORDER BY started_at DESC, id DESC LIMIT 1",
                                 (kind, SKIPPED)).fetchone()
         return _run(row) if row else None
 
