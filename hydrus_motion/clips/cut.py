@@ -2,13 +2,16 @@
 
 One ffmpeg run (graph built with ffmpeg-python, run by our `run_tool`):
 
-    decode -> select (only frames inside planned spans; gaps never reach the encoder)
-           -> [setpts, when resampling fps] -> scale (square pixels, short side cap)
+    decode -> [bwdif / fieldmatch, when the source has fields: frame count kept]
+           -> select (only frames inside planned spans; gaps never reach the encoder)
+           -> [setpts, when resampling fps] -> [crop to the picture inside black bars]
+           -> scale (square pixels, short side cap)
            -> x264 with a key frame forced at each clip's first frame
            -> segment muxer splitting at exactly those frame counts
 
 Selection and split points are frame counts, not times, so they are exact whatever the
-container's time base or the source's timing. Segments are written into a hidden
+container's time base or the source's timing. Spans with different crops are cut by
+one run per crop (a filter graph has one crop). Segments are written into a hidden
 scratch folder beside the output, each checked against its plan (frame count via
 ffprobe), then renamed into place; a failure leaves no clip behind.
 """
@@ -23,11 +26,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
+from hydrus_motion.clips.fields import deinterlace_filter, filter_name
 from hydrus_motion.clips.plan import resample_ratio, resampled_frames
 from hydrus_motion.config import EncodeConfig, ToolsConfig
 from hydrus_motion.errors import BadVideo, ToolFailed
 from hydrus_motion.probe import explain_ffmpeg_error
-from hydrus_motion.records import Clip, ClipSpan, VideoInfo
+from hydrus_motion.records import Clip, ClipSpan, CropBox, VideoInfo
 from hydrus_motion.tools import ffmpeg_path_arg, find_tool, run_tool, temp_dir_beside
 
 log = logging.getLogger(__name__)
@@ -45,9 +49,11 @@ def clip_filename(video: Path, span: ClipSpan) -> str:
     return f"{video.stem}-scene{span.scene:03d}-{span.start_frame}-{span.end_frame}.mp4"
 
 
-def output_size(info: VideoInfo, max_short_side: int) -> tuple[int, int]:
-    """Display size with square pixels, short side capped (never upscaled), even numbers."""
-    width, height = info.width, info.height
+def output_size(info: VideoInfo, max_short_side: int,
+                crop: CropBox | None = None) -> tuple[int, int]:
+    """Display size (of the crop, if any) with square pixels, short side capped (never
+    upscaled), even numbers."""
+    width, height = (crop.width, crop.height) if crop else (info.width, info.height)
     short = min(width, height)
     scale = max_short_side / short if max_short_side and short > max_short_side else 1.0
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
@@ -59,6 +65,8 @@ class _Plan:
     counts: list[int]  # frames each output clip will have
     ratio: Fraction | None  # output/source frame ratio when resampling, else None
     fps: Fraction  # output frame rate
+    crop: CropBox | None = None  # every span of one run shares its crop
+    deinterlace: str | None = None  # filter chain run before select
 
 
 class FfmpegCutter:
@@ -70,19 +78,30 @@ class FfmpegCutter:
         if not spans:
             return []
         ratio = resample_ratio(info.fps, self.encode.fps)
-        plan = _Plan(spans=spans, counts=[resampled_frames(s.frames, ratio) for s in spans],
-                     ratio=ratio, fps=info.fps * ratio if ratio else info.fps)
+        fields = deinterlace_filter(info.scan, self.encode.deinterlace)
+        groups: dict[CropBox | None, list[ClipSpan]] = {}
+        for span in spans:
+            groups.setdefault(span.crop, []).append(span)
         out_dir = Path(out_dir)
         with temp_dir_beside(out_dir) as scratch:
-            argv = self._argv(info, plan, scratch)
-            try:
-                run_tool(argv, timeout_s=self.tools.timeout_s)
-            except ToolFailed as exc:
-                raise BadVideo(info.path, "cutting failed: "
-                               + explain_ffmpeg_error(exc.stderr_tail)) from None
-            clips = self._check(info, plan, scratch, out_dir)
+            clips = []
+            for n, (crop, group) in enumerate(groups.items()):
+                plan = _Plan(spans=group, counts=[resampled_frames(s.frames, ratio)
+                                                  for s in group],
+                             ratio=ratio, fps=info.fps * ratio if ratio else info.fps,
+                             crop=crop, deinterlace=fields)
+                run_dir = scratch / f"run{n}"
+                run_dir.mkdir()
+                try:
+                    run_tool(self._argv(info, plan, run_dir), timeout_s=self.tools.timeout_s)
+                except ToolFailed as exc:
+                    raise BadVideo(info.path, "cutting failed: "
+                                   + explain_ffmpeg_error(exc.stderr_tail)) from None
+                clips += self._check(info, plan, run_dir, out_dir)
             for clip, segment in clips:
                 os.replace(segment, clip.path)
+            order = {(s.start_frame, s.end_frame): i for i, s in enumerate(spans)}
+            clips.sort(key=lambda c: order[(c[0].start_frame, c[0].end_frame)])
         log.info("%s: cut %d clips into %s", info.path.name, len(clips), out_dir)
         return [clip for clip, _ in clips]
 
@@ -91,10 +110,19 @@ class FfmpegCutter:
 
         enc = self.encode
         selected = "+".join(_span_expr(s, plan.ratio) for s in plan.spans)
-        video = ffmpeg.input(ffmpeg_path_arg(info.path)).video.filter("select", selected)
+        video = ffmpeg.input(ffmpeg_path_arg(info.path)).video
+        for step in (plan.deinterlace or "").split(","):
+            if step:  # one frame out per frame in, so select's n still counts source frames
+                name, _, args = step.partition("=")
+                video = video.filter(name, **dict(a.split("=", 1) for a in args.split(":")))
+        video = video.filter("select", selected)
         if plan.ratio:
             video = video.filter("setpts", f"N/({plan.fps.numerator}/{plan.fps.denominator})/TB")
-        width, height = output_size(info, enc.max_short_side)
+        if plan.crop:  # fractions of the input size: right whatever its pixel aspect
+            c, dw, dh = plan.crop, info.width, info.height
+            video = video.filter("crop", w=f"iw*{c.width}/{dw}", h=f"ih*{c.height}/{dh}",
+                                 x=f"iw*{c.x}/{dw}", y=f"ih*{c.y}/{dh}")
+        width, height = output_size(info, enc.max_short_side, plan.crop)
         video = (video.filter("scale", width, height, flags="lanczos")
                  .filter("setsar", 1).filter("format", "yuv420p"))
         streams = [video]
@@ -145,7 +173,8 @@ class FfmpegCutter:
                                f"came out with {frames} frames instead of {want}")
             clip = Clip(path=out_dir / clip_filename(info.path, span), scene=span.scene,
                         start_frame=span.start_frame, end_frame=span.end_frame, frames=frames,
-                        fps=float(plan.fps), width=width, height=height)
+                        fps=float(plan.fps), width=width, height=height, crop=plan.crop,
+                        deinterlace=filter_name(plan.deinterlace))
             checked.append((clip, segment))
         return checked
 
