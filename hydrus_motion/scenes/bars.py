@@ -14,12 +14,14 @@ scene's frames into one CropBox in displayed source pixels, or None:
   cropped to nothing;
 - per edge the outermost extent that 5 % of the lit frames reach, so a few noisy
   frames do not widen it, and a subtitle that shows only now and then is not cut;
-- the extent must be stable: at least a quarter of the lit frames reach it, else the
-  scene is dark at its edges, not barred, and borrows the video's bars as above (as
-  does a scene whose own extent is no bar shape: a lamp in the dark);
-- bars on the two sides must agree (else both are cut by the smaller one, which keeps
-  a dark sky or a subtitle in one bar), be at least `min_bar` of the frame, and at
-  most 30 % of it;
+- the extent must be stable: at least a quarter of the lit frames reach it, and it
+  must be filled: in the median lit frame at least half of its rows and of its columns
+  are lit. Else the scene is dark, not barred (a lamp in the dark, a line of text on a
+  black title card), and borrows the video's bars as above;
+- bars on the two sides of an axis must agree (else that axis is not cropped: a dark
+  sky, or a subtitle in one bar), be at least `min_bar` of the frame, and at most 30 %
+  of it; and the picture they frame must span at least 90 % of the other axis (unless
+  that one is barred too: a window box);
 - edges are placed inside the picture (at worst one analysis pixel of picture lost,
   never a line of black kept) and on even pixels.
 """
@@ -45,10 +47,16 @@ _OUTER_PERCENT = 5  # per edge, the extent reached by this share of lit frames
 _STABLE_SHARE = 0.25  # share of lit frames that must reach the outer extent
 _MIN_LIT = 3  # lit frames needed before a scene's own extent counts
 _BRIGHT_SHARE = 0.02  # pixels above 2 x black_level that make a row picture
+_MIN_FILL = 0.5  # lit share of the extent's rows and columns in the median lit frame
+_FULL = 0.9  # share of the frame the picture spans on the axis without bars
 
 
-def frame_extent(image: np.ndarray, black_level: int) -> tuple[int, int, int, int] | None:
-    """(top, bottom, left, right), half-open, of the non-black part; None when all black."""
+Extent = tuple[int, int, int, int, int, int]
+
+
+def frame_extent(image: np.ndarray, black_level: int) -> Extent | None:
+    """(top, bottom, left, right, lit rows, lit columns) of the non-black part (edges
+    half-open); None when the frame is black everywhere."""
     grey = image.max(axis=2) if image.ndim == 3 else image
     bright = grey > 2 * black_level
     rows = (grey.mean(axis=1) > black_level) | (bright.mean(axis=1) >= _BRIGHT_SHARE)
@@ -57,7 +65,7 @@ def frame_extent(image: np.ndarray, black_level: int) -> tuple[int, int, int, in
         return None
     top, bottom = int(rows.argmax()), len(rows) - int(rows[::-1].argmax())
     left, right = int(cols.argmax()), len(cols) - int(cols[::-1].argmax())
-    return top, bottom, left, right
+    return top, bottom, left, right, int(rows.sum()), int(cols.sum())
 
 
 class BarMeter:
@@ -69,7 +77,7 @@ class BarMeter:
         self.display = display
         self.black_level = black_level
         self.min_bar = min_bar
-        self._extents: list[tuple[int, int, int, int]] = []
+        self._extents: list[Extent] = []
         self._lit: list[bool] = []
 
     @property
@@ -79,26 +87,26 @@ class BarMeter:
     def add(self, image: np.ndarray) -> None:
         extent = frame_extent(image, self.black_level)
         self._lit.append(extent is not None)
-        self._extents.append(extent or (0, 0, 0, 0))
+        self._extents.append(extent or (0, 0, 0, 0, 0, 0))
 
     def crop(self, start: int, end: int) -> CropBox | None:
         """The crop of frames [start, end), or None: no bars (or none to trust)."""
-        extents = np.asarray(self._extents[start:end], dtype=np.int32).reshape(-1, 4)
+        extents = np.asarray(self._extents[start:end], dtype=np.int32).reshape(-1, 6)
         lit = extents[np.asarray(self._lit[start:end], dtype=bool)]
         own = self._outer(lit)
         if own is not None and own[1] and (box := self._to_box(own[0])) is not None:
             return box
-        whole = self._outer(np.asarray(self._extents, dtype=np.int32).reshape(-1, 4)
+        whole = self._outer(np.asarray(self._extents, dtype=np.int32).reshape(-1, 6)
                             [np.asarray(self._lit, dtype=bool)])
         if whole is None or not whole[1] or not len(lit):
             return None
-        t, b, left, r = whole[0]
+        t, b, left, r = whole[0]  # the scene's lit pixels must all lie inside it
         inside = (lit[:, 0] >= t - 1) & (lit[:, 1] <= b + 1) & (lit[:, 2] >= left - 1) & \
             (lit[:, 3] <= r + 1)
         return self._to_box(whole[0]) if inside.all() else None
 
     def _outer(self, lit: np.ndarray) -> tuple[tuple[int, int, int, int], bool] | None:
-        """The outer extent of lit frames, and whether it is stable."""
+        """The outer extent of lit frames, and whether it is stable and filled."""
         if len(lit) < _MIN_LIT:
             return None
         top = int(np.percentile(lit[:, 0], _OUTER_PERCENT, method="lower"))
@@ -107,13 +115,22 @@ class BarMeter:
         right = int(np.percentile(lit[:, 3], 100 - _OUTER_PERCENT, method="higher"))
         reach = [(lit[:, 0] <= top + 1).mean(), (lit[:, 1] >= bottom - 1).mean(),
                  (lit[:, 2] <= left + 1).mean(), (lit[:, 3] >= right - 1).mean()]
-        return (top, bottom, left, right), min(reach) >= _STABLE_SHARE
+        fill = min(np.median(lit[:, 4] / max(1, bottom - top)),
+                   np.median(lit[:, 5] / max(1, right - left)))
+        return (top, bottom, left, right), min(reach) >= _STABLE_SHARE and fill >= _MIN_FILL
 
     def _to_box(self, extent: tuple[int, int, int, int]) -> CropBox | None:
         top, bottom, left, right = extent
         dw, dh = self.display
         y0, y1 = _axis(top, self.height - bottom, self.height, dh, self.min_bar)
         x0, x1 = _axis(left, self.width - right, self.width, dw, self.min_bar)
+        # bars on one axis frame a picture that fills the other (or is barred there too):
+        # a line of text on a black card has neither
+        cropped_y, cropped_x = (y0, y1) != (0, dh), (x0, x1) != (0, dw)
+        if cropped_x and not cropped_y and bottom - top < _FULL * self.height:
+            x0, x1 = 0, dw
+        if cropped_y and not cropped_x and right - left < _FULL * self.width:
+            y0, y1 = 0, dh
         if (x0, y0, x1, y1) == (0, 0, dw, dh):
             return None
         return CropBox(x=x0, y=y0, width=x1 - x0, height=y1 - y0)
@@ -121,8 +138,8 @@ class BarMeter:
 
 def _axis(near: int, far: int, size: int, display: int, min_bar: float) -> tuple[int, int]:
     """Display-pixel [start, end) of the picture on one axis from its two bars (analysis px)."""
-    if abs(near - far) > 2 + 0.05 * max(near, far):  # lopsided: both by the smaller
-        near = far = min(near, far)
+    if abs(near - far) > 2 + 0.05 * max(near, far):  # lopsided: not bars
+        return 0, display
     bars = []
     for bar in (near, far):
         if bar < max(1, min_bar * size) or bar > _MAX_BAR * size:
