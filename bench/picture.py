@@ -46,11 +46,11 @@ def main(videos: list[Path]) -> None:
         info = probe_video(video, cfg.tools)
         for label, clips in (("detect, no bars", None), ("detect + bars", ClipsConfig())):
             detector = PySceneDetectDetector(cfg.scenes, cfg.tools, clips)
-            runs = [timed(lambda d=detector: d.detect(info)) for _ in range(3)]
+            runs = [timed(lambda d=detector, i=info: d.detect(i)) for _ in range(3)]
             wall, used, scenes = min(runs, key=lambda r: r[0])
             print(f"{video.name}: {label}: {wall:.2f} s wall, {used:.2f} s CPU "
                   f"({scenes.frames} frames)")
-        wall, used, scan = timed(lambda: measure_scan(info, cfg.tools))
+        wall, used, scan = timed(lambda i=info: measure_scan(i, cfg.tools))
         print(f"{video.name}: idet sample: {wall:.2f} s wall, {used:.2f} s CPU ({scan})")
 
 

@@ -17,7 +17,6 @@ from typing import Any
 from hydrus_motion import __version__
 from hydrus_motion.config import Config, as_dict, load_config, resolve_config_path
 from hydrus_motion.errors import HydrusMotionError
-from hydrus_motion.records import ClipPlan
 
 log = logging.getLogger("hydrus_motion")
 
@@ -183,17 +182,7 @@ def cmd_slice(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], in
                        "width": c.width, "height": c.height,
                        "crop": vars(c.crop) if c.crop else None,
                        "deinterlace": c.deinterlace} for c in clips],
-            **plan_fields(result.plan, cfg)}, 0
-
-
-def plan_fields(plan: ClipPlan, cfg: Config) -> dict[str, Any]:
-    """What --json adds about planning: scene count and every dropped scene with its reason."""
-    return {"scene_count": plan.scenes,
-            "dropped_scenes": [{"scene": d.scene, "start_frame": d.start_frame,
-                                "end_frame": d.end_frame, "frames": d.frames,
-                                "reason": str(d.reason), "detail": d.reason.text}
-                               for d in plan.dropped],
-            "dropped_summary": plan.drop_summary(cfg.clips.min_frames)}
+            **result.plan.as_json(cfg.clips.min_frames)}, 0
 
 
 def cmd_doctor(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
@@ -229,7 +218,7 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
             continue
         entry["source_sha256"] = result.source_sha256
         if result.plan is not None:
-            entry.update(plan_fields(result.plan, cfg))
+            entry.update(result.plan.as_json(cfg.clips.min_frames))
             if entry["dropped_summary"] and not args.json:
                 print(f"{video}: {len(result.clips)} clip(s); dropped: "
                       f"{entry['dropped_summary']}")

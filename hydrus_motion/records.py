@@ -156,3 +156,13 @@ class ClipPlan:
                 detail = f" ({min_frames})" if reason is DropReason.TOO_SHORT else ""
                 parts.append(f"{n} of {self.scenes} scenes {reason.text}{detail}")
         return "; ".join(parts)
+
+    def as_json(self, min_frames: int) -> dict:
+        """What `slice` / `ingest --json` add per video: the scene count and every
+        dropped scene with its reason."""
+        return {"scene_count": self.scenes,
+                "dropped_scenes": [{"scene": d.scene, "start_frame": d.start_frame,
+                                    "end_frame": d.end_frame, "frames": d.frames,
+                                    "reason": str(d.reason), "detail": d.reason.text}
+                                   for d in self.dropped],
+                "dropped_summary": self.drop_summary(min_frames)}
