@@ -183,20 +183,26 @@ def cmd_scenes(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
 
 
 def cmd_slice(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    from hydrus_motion.pipeline import slice_video
+    from hydrus_motion.pipeline import slice_planned
 
-    clips = slice_video(args.video, cfg, args.out, args.sidecar)
+    result = slice_planned(args.video, cfg, args.out, args.sidecar)
+    clips = result.clips
+    drops = result.plan.drop_summary(cfg.clips.min_frames)
     if not args.json:
         for c in clips:
             print(f"{c.path}  frames {c.start_frame}-{c.end_frame} ({c.frames} frames, "
-                  f"{c.width}x{c.height})")
-        print(f"{args.video}: {len(clips)} clips -> {args.out}")
+                  f"{c.width}x{c.height}{f', crop {c.crop}' if c.crop else ''}"
+                  f"{f', {c.deinterlace}' if c.deinterlace else ''})")
+        print(f"{args.video}: {len(clips)} clips -> {args.out}"
+              + (f"; dropped: {drops}" if drops else ""))
     if not clips:
-        log.warning("%s: no scene is long enough for a clip (clips.min_frames=%d)",
-                    args.video, cfg.clips.min_frames)
+        log.warning("%s: no clip: %s", args.video, drops or "no scenes")
     return {"clips": [{"path": str(c.path), "scene": c.scene, "start_frame": c.start_frame,
                        "end_frame": c.end_frame, "frames": c.frames, "fps": c.fps,
-                       "width": c.width, "height": c.height} for c in clips]}, 0
+                       "width": c.width, "height": c.height,
+                       "crop": vars(c.crop) if c.crop else None,
+                       "deinterlace": c.deinterlace} for c in clips],
+            **result.plan.as_json(cfg.clips.min_frames)}, 0
 
 
 def cmd_doctor(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
@@ -236,6 +242,11 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
             entry.update(ok=False, error=message)
             continue
         entry["source_sha256"] = result.source_sha256
+        if result.plan is not None:
+            entry.update(result.plan.as_json(cfg.clips.min_frames))
+            if entry["dropped_summary"] and not args.json:
+                print(f"{video}: {len(result.clips)} clip(s); dropped: "
+                      f"{entry['dropped_summary']}")
         pushed: dict[str, str] = {}
         if not args.no_push and result.clips:
             try:
@@ -264,13 +275,16 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
     summary = {"videos": len(videos), "failed_videos": failed_videos, "clips": len(clips),
                "queued": sum(c["push"] == "queued" for c in clips), **counts,
                # recorded and pushed without (part of) their annotation; see annotation_errors
-               "not_annotated": sum(bool(c["annotation_errors"]) for c in clips)}
+               "not_annotated": sum(bool(c["annotation_errors"]) for c in clips),
+               "dropped_scenes": sum(len(v.get("dropped_scenes", [])) for v in videos)}
     if not args.json:
         for c in clips:
             print(f"{c['path']}: {c['push']}")
     _summary_line("ingest", f"{len(videos)} video(s), {failed_videos} failed; "
                             f"{len(clips)} clip(s)", {"queued": summary["queued"], **counts,
-                                                      "not annotated": summary["not_annotated"]})
+                                                      "not annotated": summary["not_annotated"],
+                                                      "scenes dropped":
+                                                          summary["dropped_scenes"]})
     ok = not failed_videos and hydrus_error is None and not counts.get("failed")
     return {"videos": videos, "hydrus_error": hydrus_error and hydrus_error.message,
             "summary": summary}, 0 if ok else 1

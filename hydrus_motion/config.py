@@ -100,14 +100,28 @@ class ScenesConfig:
 
 @dataclass(frozen=True)
 class ClipsConfig:
-    # AnimateDiff samples 16 frames at stride 4: (16 - 1) * 4 + 1 = 61 source frames.
-    min_frames: int = field(default=61, metadata=_range(1, None))
+    # 16 frames at stride 2: (16 - 1) * 2 + 1 = 31 source frames, about a second, so the
+    # short shots of real films and anime are kept. The trainer samples train.frames at
+    # train.stride where a clip is long enough and spreads them over the whole clip
+    # where it is not (a 31-frame clip is read at stride 2).
+    min_frames: int = field(default=31, metadata=_range(1, None))
     # ~10 s at 24 fps: long enough for several distinct 61-frame windows, short enough
     # that a reviewer judges one shot. Longer scenes are split into equal chunks.
     max_frames: int = field(default=240, metadata=_range(1, None))
     # Frames dropped on each side of a detected cut: detectors mark the first frame of
     # the new shot, but encoders blur the neighbours and soft cuts span 1-2 frames.
+    # Never more than the scene can spare above min_frames: a short shot is kept whole.
     trim_frames: int = field(default=2, metadata=_range(0, 1000))
+    # -- black bars (issue 14) --
+    # auto: letterbox / pillarbox bars found per scene while detecting are cut away
+    # (crop before scale); off: clips keep the full frame.
+    crop: Literal["auto", "off"] = "auto"
+    # A row or column is bar when its mean grey level (0-255, full range: video black is
+    # 0) is at most this and under 2 % of its pixels are brighter than twice this. 12 is
+    # about ffmpeg cropdetect's default (24 on limited-range luma). docs/CLIPS.md.
+    crop_black_level: int = field(default=12, metadata=_range(0, 127))
+    # Bars thinner than this fraction of the width/height are left alone.
+    crop_min_bar: float = field(default=0.01, metadata=_range(0, 0.5))
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,11 @@ class EncodeConfig:
     # MiB that must stay free on the clips' disk after a cut (checked, with an estimate
     # of the clips' size, before cutting starts).
     keep_free_mb: int = field(default=1024, metadata=_range(0, None))
+    # -- fields (issue 14) --
+    # auto: measured on a sample of the source (ffmpeg idet): interlaced -> bwdif,
+    # telecined -> fieldmatch (no decimate: frame numbers stay exact), else nothing;
+    # always: every source is deinterlaced (fieldmatch when telecined); off: never.
+    deinterlace: Literal["auto", "off", "always"] = "auto"
 
 
 @dataclass(frozen=True)

@@ -71,9 +71,11 @@ def slice_clips(ctx: StageContext, job: Job) -> None:
                          f"{result.source_sha256[:12]}, was {job.source_sha256[:12]})",
                          hint="drop the new version into the watch folder again")
     ctx.queue.update_source(job.source_sha256, clips=len(result.clips))
+    drops = result.plan.drop_summary(ctx.cfg.clips.min_frames) if result.plan else None
     if not result.clips:
-        log.warning("%s: no scene is long enough for a clip (clips.min_frames=%d)",
-                    video.name, ctx.cfg.clips.min_frames)
+        log.warning("%s: no clip: %s", video.name, drops or "no scenes")
+    elif drops:
+        log.info("%s: %d clip(s); dropped: %s", video.name, len(result.clips), drops)
 
 
 def annotate(ctx: StageContext, job: Job) -> None:

@@ -3,7 +3,7 @@
 Ingest flow (per video):
 
     probe ─▶ detect scenes ─▶ write sidecar                 (`hydrus-motion scenes`)
-    probe ─▶ read sidecar ─▶ plan spans ─▶ cut clips         (`hydrus-motion slice`)
+    probe ─▶ read sidecar ─▶ [bars, fields] ─▶ plan spans ─▶ cut clips  (`slice`)
     ... ─▶ record clips locally (queued) ─▶ push to Hydrus   (`hydrus-motion ingest`)
     recent pushes ─▶ re-check in Hydrus ─▶ repair            (`hydrus-motion reconcile`)
 
@@ -24,6 +24,7 @@ annotation fails is recorded and pushed without it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from hydrus_motion.checkpoints import (
     samples_published,
 )
 from hydrus_motion.clips.cut import ClipCutter, FfmpegCutter
+from hydrus_motion.clips.fields import measure_scan
 from hydrus_motion.clips.plan import plan_clips
 from hydrus_motion.config import Config, clips_dir, dataset_dir, training_dir
 from hydrus_motion.dataset.build import ExportResult, export_dataset
@@ -56,8 +58,9 @@ from hydrus_motion.hydrus.scheme import annotated_notes, clip_notes, clip_tags
 from hydrus_motion.ingest.content import file_sha256, source_fingerprint
 from hydrus_motion.probe import frame_count_slack, probe_video
 from hydrus_motion.progress import Progress
-from hydrus_motion.records import Clip, ClipSpan, SceneList, VideoInfo
+from hydrus_motion.records import Clip, ClipPlan, ClipSpan, SceneList, VideoInfo
 from hydrus_motion.scenes import make_detector
+from hydrus_motion.scenes.bars import sample_crops
 from hydrus_motion.scenes.base import SceneDetector
 from hydrus_motion.scenes.sidecar import (
     default_sidecar_path,
@@ -80,16 +83,32 @@ def detect_scenes(video: Path, cfg: Config, sidecar: Path | None = None,
     return scenes
 
 
+@dataclass(frozen=True)
+class SliceResult:
+    clips: list[Clip]
+    plan: ClipPlan  # what was cut and which scenes were dropped, and why
+
+
 def slice_video(video: Path, cfg: Config, out_dir: Path, sidecar: Path | None = None,
                 cutter: ClipCutter | None = None, progress: Progress | None = None) -> list[Clip]:
+    return slice_planned(video, cfg, out_dir, sidecar, cutter, progress).clips
+
+
+def slice_planned(video: Path, cfg: Config, out_dir: Path, sidecar: Path | None = None,
+                  cutter: ClipCutter | None = None,
+                  progress: Progress | None = None) -> SliceResult:
     """Cut the sidecar's clips; `progress(done, total)` hears of each finished batch. Clips
     a killed earlier run finished in `out_dir` are kept, not cut again."""
-    info, spans = plan_video(video, cfg, sidecar)
-    return (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir, progress)
+    info, plan = plan_video(video, cfg, sidecar)
+    clips = (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, list(plan.spans), out_dir,
+                                                                progress)
+    return SliceResult(clips, plan)
 
 
 def plan_video(video: Path, cfg: Config,
-               sidecar: Path | None = None) -> tuple[VideoInfo, list[ClipSpan]]:
+               sidecar: Path | None = None) -> tuple[VideoInfo, ClipPlan]:
+    """The video as probed (interlacing measured unless encode.deinterlace is off) and
+    its clip plan from the sidecar (black bars sampled when the sidecar has none)."""
     info = probe_video(video, cfg.tools)
     sidecar = sidecar or default_sidecar_path(video)
     scenes = read_sidecar(sidecar, video)
@@ -98,7 +117,24 @@ def plan_video(video: Path, cfg: Config,
         raise SidecarError(f"{sidecar}: made for a video of {scenes.frames} frames, but "
                            f"{video} has {info.frames_hint}",
                            hint="the video changed since detection; run `scenes` again")
-    return info, plan_clips(scenes, cfg.clips)
+    _check_crops(sidecar, scenes, info)
+    if cfg.clips.crop == "auto" and not scenes.bars_measured:
+        scenes = sample_crops(info, scenes, cfg.clips, cfg.tools, cfg.scenes.analysis_size)
+    if cfg.encode.deinterlace != "off":
+        info = dataclasses.replace(info, scan=measure_scan(info, cfg.tools))
+    plan = plan_clips(scenes, cfg.clips)
+    if summary := plan.drop_summary(cfg.clips.min_frames):
+        log.info("%s: %d clip(s) planned; %s", video.name, len(plan.spans), summary)
+    return info, plan
+
+
+def _check_crops(sidecar: Path, scenes: SceneList, info: VideoInfo) -> None:
+    for s in scenes.scenes:
+        c = s.crop
+        if c and (c.x + c.width > info.width or c.y + c.height > info.height):
+            raise SidecarError(f"{sidecar}: scene {s.index}: crop {c} reaches outside the "
+                               f"{info.width}x{info.height} frame",
+                               hint="fix the crop column, or write - for no crop")
 
 
 @dataclass(frozen=True)
@@ -109,6 +145,7 @@ class IngestResult:
     reused: bool  # the clips of this exact plan were already cut and recorded
     # clip sha256 -> why (part of) its annotation failed; such clips go on without it
     annotation_errors: dict[str, list[str]] = field(default_factory=dict)
+    plan: ClipPlan | None = None  # the spans and the dropped scenes, with their reasons
 
 
 def ingest_video(video: Path, cfg: Config, store: Store, *,
@@ -126,14 +163,16 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
     else:
         keep_hand_made(sidecar, video)
         detect_scenes(video, cfg, sidecar, detector)
-    info, spans = plan_video(video, cfg, sidecar)
+    info, plan = plan_video(video, cfg, sidecar)
+    spans = list(plan.spans)
     known = store.clips_of_source(source_sha256)
     if known and _same_plan(known, spans) and all(r.path.is_file() for r in known):
-        return IngestResult(video, source_sha256, known, reused=True)
+        return IngestResult(video, source_sha256, known, reused=True, plan=plan)
     out_dir = source_clips_dir(cfg, video, source_sha256)
     clips = (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir, progress)
     source = {"name": video.name, "sha256": source_sha256, "frames": info.frames_hint,
-              "fps": float(info.fps), "width": info.width, "height": info.height}
+              "fps": float(info.fps), "width": info.width, "height": info.height,
+              "scan": str(info.scan) if info.scan else None}
     records, already = [], 0
     for clip in clips:
         record = ClipRecord(
@@ -149,7 +188,8 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
                  video.name, len(clips), already)
     errors = annotate_records(store, records, cfg, tagger, captioner) if annotate else {}
     records = [store.clip(r.sha256) or r for r in records]
-    return IngestResult(video, source_sha256, records, reused=False, annotation_errors=errors)
+    return IngestResult(video, source_sha256, records, reused=False, annotation_errors=errors,
+                        plan=plan)
 
 
 def annotate_records(store: Store, records: list[ClipRecord], cfg: Config,

@@ -34,11 +34,16 @@ def test_scenes_and_slice_json_contract(scenes_video, tmp_path, fast_config):
     done = run_cli("slice", str(video), "--out", str(tmp_path / "out"), "--json",
                    "--config", fast_config)
     assert done.returncode == 0, done.stderr
-    clips = json.loads(done.stdout)["clips"]
+    doc = json.loads(done.stdout)
+    clips = doc["clips"]
     assert len(clips) == 4
+    # the DESIGN.md contract, plus the fields issue 14 added (never fewer)
     assert set(clips[0]) == {"path", "scene", "start_frame", "end_frame", "frames", "fps",
-                             "width", "height"}
+                             "width", "height", "crop", "deinterlace"}
+    assert clips[0]["crop"] is None and clips[0]["deinterlace"] is None
     assert all(Path(c["path"]).exists() for c in clips)
+    assert set(doc) == {"clips", "scene_count", "dropped_scenes", "dropped_summary"}
+    assert (doc["scene_count"], doc["dropped_scenes"], doc["dropped_summary"]) == (4, [], None)
 
 
 def test_config_from_environment_and_errors_exit_2(scenes_video, tmp_path):

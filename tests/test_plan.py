@@ -1,3 +1,4 @@
+import dataclasses
 from fractions import Fraction
 from pathlib import Path
 
@@ -5,7 +6,7 @@ import pytest
 
 from hydrus_motion.clips.plan import plan_clips, resample_ratio, resampled_frames, split
 from hydrus_motion.config import ClipsConfig
-from hydrus_motion.records import Scene, SceneList
+from hydrus_motion.records import CropBox, DroppedScene, DropReason, Scene, SceneList
 
 
 def scene_list(bounds: list[int], fps=30) -> SceneList:
@@ -31,20 +32,65 @@ def test_split(start, end, lo, hi, expected):
 
 def test_trim_only_at_cut_edges_and_drop_short_scenes():
     rules = ClipsConfig(min_frames=61, max_frames=240, trim_frames=2)
-    spans = plan_clips(scene_list([0, 100, 160, 400, 500]), rules)
+    plan = plan_clips(scene_list([0, 100, 160, 400, 500]), rules)
     # scene 1 keeps frame 0 (video start) and loses 2 before the cut at 100;
     # scene 2 (60 frames) is too short; scene 4 keeps the video's last frame
-    assert [(s.scene, s.start_frame, s.end_frame) for s in spans] == [
+    assert [(s.scene, s.start_frame, s.end_frame) for s in plan.spans] == [
         (1, 0, 98), (3, 162, 398), (4, 402, 500)]
-    assert spans[0].start == 0 and spans[1].start == pytest.approx(162 / 30)
+    assert plan.spans[0].start == 0 and plan.spans[1].start == pytest.approx(162 / 30)
+    assert plan.dropped == (DroppedScene(2, 100, 160, DropReason.TOO_SHORT),)
+    assert plan.scenes == 4
+    assert plan.drop_summary(61) == "1 of 4 scenes shorter than clips.min_frames (61)"
 
 
-def test_trim_can_make_a_scene_too_short():
-    rules = ClipsConfig(min_frames=61, max_frames=240, trim_frames=2)
-    spans = plan_clips(scene_list([0, 100, 163, 300]), rules)
-    assert [(s.start_frame, s.end_frame) for s in spans] == [(0, 98), (165, 300)]
-    spans = plan_clips(scene_list([0, 100, 162, 300]), rules)  # 62 - 4 = 58 < 61
-    assert [(s.start_frame, s.end_frame) for s in spans] == [(0, 98), (164, 300)]
+# scene bounds, min_frames, trim -> kept (start, end) per scene; None: dropped
+@pytest.mark.parametrize("bounds,lo,trim,expected", [
+    # a 33-frame shot between two cuts spares 2 frames: one from each side
+    ([0, 40, 73, 120], 31, 2, [(0, 38), (41, 72), (75, 120)]),
+    # exactly the minimum: kept whole, no trim at all
+    ([0, 40, 71, 120], 31, 2, [(0, 38), (40, 71), (73, 120)]),
+    # one frame to spare: taken at the start
+    ([0, 40, 72, 120], 31, 2, [(0, 38), (41, 72), (74, 120)]),
+    # plenty to spare: the full trim on both sides
+    ([0, 40, 100, 140], 31, 2, [(0, 38), (42, 98), (102, 140)]),
+    # first and last scenes have one cut edge; it may take the whole spare
+    ([0, 32, 63], 31, 2, [(0, 31), (32, 63)]),
+    ([0, 33, 66], 31, 2, [(0, 31), (35, 66)]),
+    # below the minimum before any trim: dropped, whatever the trim
+    ([0, 30, 90], 31, 0, [None, (30, 90)]),
+    # a bigger trim is still capped by what the scene can spare
+    ([0, 100, 140, 240], 31, 10, [(0, 90), (105, 136), (150, 240)]),
+])
+def test_trim_never_eats_a_short_shot(bounds, lo, trim, expected):
+    rules = ClipsConfig(min_frames=lo, max_frames=240, trim_frames=trim)
+    plan = plan_clips(scene_list(bounds), rules)
+    kept = {s.scene: (s.start_frame, s.end_frame) for s in plan.spans}
+    assert [kept.get(i + 1) for i in range(len(bounds) - 1)] == expected
+    assert all(s.frames >= lo for s in plan.spans)
+    assert [d.scene for d in plan.dropped] == [i + 1 for i, e in enumerate(expected) if e is None]
+
+
+def test_short_scenes_report_and_long_ones_split():
+    rules = ClipsConfig()  # defaults: min 31, max 240, trim 2
+    plan = plan_clips(scene_list([0, 20, 30, 45, 545, 560, 600]), rules)
+    assert [(s.scene, s.start_frame, s.end_frame) for s in plan.spans] == [
+        (4, 47, 212), (4, 212, 378), (4, 378, 543), (6, 562, 600)]
+    assert [d.scene for d in plan.dropped] == [1, 2, 3, 5]
+    assert {d.reason for d in plan.dropped} == {DropReason.TOO_SHORT}
+    assert plan.drop_summary(rules.min_frames) == \
+        "4 of 6 scenes shorter than clips.min_frames (31)"
+    assert plan_clips(scene_list([0, 100]), rules).drop_summary(31) is None
+
+
+def test_crop_follows_the_scene_unless_off():
+    box = CropBox(0, 30, 320, 180)
+    scenes = scene_list([0, 100, 200])
+    scenes = dataclasses.replace(scenes, scenes=(
+        dataclasses.replace(scenes.scenes[0], crop=box), scenes.scenes[1]))
+    plan = plan_clips(scenes, ClipsConfig())
+    assert [s.crop for s in plan.spans] == [box, None]
+    plan = plan_clips(scenes, ClipsConfig(crop="off"))
+    assert [s.crop for s in plan.spans] == [None, None]
 
 
 @pytest.mark.parametrize("src,target,ratio", [

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -5,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from hydrus_motion.errors import SidecarError
-from hydrus_motion.records import Scene, SceneList
+from hydrus_motion.records import CropBox, Scene, SceneList
 from hydrus_motion.scenes.sidecar import (
     format_timecode,
     read_sidecar,
@@ -88,3 +89,34 @@ def test_overlap_and_foreign_files_are_rejected(tmp_path):
 
 def test_timecode_format():
     assert format_timecode(3723.4567) == "01:02:03.457"
+
+
+def test_crop_column_round_trip_and_hand_edits(tmp_path):
+    box = CropBox(x=0, y=92, width=1280, height=536)
+    scenes = sample()
+    scenes = dataclasses.replace(scenes, bars_measured=True, scenes=(
+        dataclasses.replace(scenes.scenes[0], crop=box), *scenes.scenes[1:]))
+    path = tmp_path / "film.mp4.scenes.txt"
+    write_sidecar(scenes, path)
+    text = path.read_text()
+    assert "# bars: measured" in text and "1280x536+0+92" in text
+    back = read_sidecar(path, Path("film.mp4"))
+    assert back.bars_measured and [s.crop for s in back.scenes] == [box, None, None]
+    # a person: drops the times but keeps a crop, writes one, and clears one
+    head = [ln for ln in text.splitlines() if ln.startswith("#")]
+    path.write_text("\n".join(head + ["1 0 30 -", "2 30 180 640x360+320+180",
+                                        "3 180 720 00:00:06.006 00:00:24.024 -"]) + "\n")
+    back = read_sidecar(path, Path("film.mp4"))
+    assert [s.crop for s in back.scenes] == [None, CropBox(320, 180, 640, 360), None]
+    path.write_text("\n".join(head + ["1 0 720 0x360+0+0"]) + "\n")
+    with pytest.raises(SidecarError, match="crop 0x360\\+0\\+0 keeps no picture"):
+        read_sidecar(path, Path("film.mp4"))
+
+
+def test_old_sidecar_without_crops_still_reads(tmp_path):
+    path = tmp_path / "old.scenes.txt"
+    path.write_text("# hydrus-motion scenes 1\n# fps: 30/1\n# frames: 90\n"
+                    "# scene  start_frame  end_frame  start         end\n"
+                    "      1            0         90  00:00:00.000  00:00:03.000\n")
+    back = read_sidecar(path, Path("old.mp4"))
+    assert not back.bars_measured and back.scenes[0].crop is None

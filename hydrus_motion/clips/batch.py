@@ -3,6 +3,7 @@
 Pure apart from building argv; `cut.py` runs it and checks what came out.
 
     decode from the batch's seek point (the key frame at or before its first clip)
+      -> [bwdif / fieldmatch when the source has fields: one frame out per frame in]
       -> select t >= that key frame (drops what a decoder returns from before it)
       -> select by frame index, counted from the key frame (only frames inside the
          batch's clips; gaps never reach the encoder)
@@ -46,6 +47,7 @@ class CutPlan:
     encode: EncodeConfig
     ratio: Fraction | None  # output/source frame ratio when resampling, else None
     fps: Fraction  # output frame rate
+    deinterlace: str | None = None  # filter chain undoing fields (fields.py), run first
 
 
 def plan_batches(spans: list[ClipSpan], per_run: int) -> list[Batch]:
@@ -106,6 +108,10 @@ def balanced_sum(terms: list[str]) -> str:
 def video_filters(video, plan: CutPlan, batch: Batch, seek: SeekPoint | None, verify: bool):
     """The video filter chain of one batch (ffmpeg-python stream in, stream out)."""
     offset = seek.frame if seek else 0
+    for step in (plan.deinterlace or "").split(","):
+        if step:  # one frame out per frame in, so select's n still counts source frames
+            name, _, args = step.partition("=")
+            video = video.filter(name, **dict(a.split("=", 1) for a in args.split(":")))
     if seek:
         video = video.filter("select", f"gte(t,{seek.after_s!r})")
     video = video.filter("select", balanced_sum(

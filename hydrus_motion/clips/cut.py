@@ -7,7 +7,9 @@ seeks to the key frame at or before its first clip and decodes only from there, 
 two-hour film with 2,000 clips costs about one decode and one encode of the frames it
 keeps, with bounded memory and command lines. Frame indexes decide what is kept; the
 time of every kept frame is checked against the container's timeline (timeline.py), and
-a batch whose frames disagree is cut again from the start of the file.
+a batch whose frames disagree is cut again from the start of the file. Interlaced and
+telecined sources go through bwdif or fieldmatch first (clips/fields.py), one frame out
+per frame in, so frame numbers stay exact.
 
 Each batch writes into a hidden scratch folder beside the output; every clip is checked
 against its plan (frame count, from its MP4 index) and recorded as finished
@@ -35,6 +37,7 @@ from hydrus_motion.clips.done import (
     load_done,
     save_done,
 )
+from hydrus_motion.clips.fields import deinterlace_filter, filter_name
 from hydrus_motion.clips.mp4 import Mp4Error, read_mp4_video
 from hydrus_motion.clips.plan import resample_ratio, resampled_frames
 from hydrus_motion.clips.timeline import SeekPoint, Timeline, read_timeline
@@ -83,7 +86,8 @@ class FfmpegCutter:
         out_dir = Path(out_dir)
         ratio = resample_ratio(info.fps, self.encode.fps)
         plan = CutPlan(info=info, encode=self.encode, ratio=ratio,
-                       fps=info.fps * ratio if ratio else info.fps)
+                       fps=info.fps * ratio if ratio else info.fps,
+                       deinterlace=deinterlace_filter(info.scan, self.encode.deinterlace))
         try:
             return self._cut(plan, spans, out_dir, report)
         except OSError as exc:  # our own writes: the clips' disk, not the video
@@ -207,7 +211,8 @@ class FfmpegCutter:
             clip = Clip(path=out_dir / clip_filename(info.path, span), scene=span.scene,
                         start_frame=span.start_frame, end_frame=span.end_frame,
                         frames=video.frames, fps=float(plan.fps), width=video.width,
-                        height=video.height)
+                        height=video.height, crop=batch.crop,
+                        deinterlace=filter_name(plan.deinterlace))
             checked.append((clip, segment))
         return checked
 

@@ -38,6 +38,7 @@ class DoneClip:
     fps: float
     width: int
     height: int
+    deinterlace: str | None = None  # the filter that undid fields, as Clip.deinterlace
 
 
 def clip_key(info: VideoInfo, encode: EncodeConfig, span: ClipSpan) -> str:
@@ -81,10 +82,12 @@ def finished_clip(path: Path, key: str, span: ClipSpan, done: dict[str, DoneClip
         return None
     return Clip(path=path, scene=span.scene, start_frame=span.start_frame,
                 end_frame=span.end_frame, frames=entry.frames, fps=entry.fps,
-                width=entry.width, height=entry.height)
+                width=entry.width, height=entry.height, crop=span.crop,
+                deinterlace=entry.deinterlace)
 
 
 def done_entry(segment: Path, key: str, clip: Clip) -> DoneClip:
     stat = os.stat(segment)
     return DoneClip(key=key, size=stat.st_size, mtime_ns=stat.st_mtime_ns, frames=clip.frames,
-                    fps=clip.fps, width=clip.width, height=clip.height)
+                    fps=clip.fps, width=clip.width, height=clip.height,
+                    deinterlace=clip.deinterlace)

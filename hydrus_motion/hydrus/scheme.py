@@ -7,6 +7,7 @@ compares like with like.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -48,9 +49,16 @@ def clip_notes(cfg: Config, clip: Clip, source: Mapping[str, Any], caption: str 
                  "end_frame": clip.end_frame, "frames": clip.frames, "fps": clip.fps,
                  "width": clip.width, "height": clip.height},
         "scenes": {"detector": cfg.scenes.detector, "trim_frames": cfg.clips.trim_frames,
-                   "min_frames": cfg.clips.min_frames, "max_frames": cfg.clips.max_frames},
+                   "min_frames": cfg.clips.min_frames, "max_frames": cfg.clips.max_frames,
+                   "crop": cfg.clips.crop, "crop_black_level": cfg.clips.crop_black_level,
+                   "crop_min_bar": cfg.clips.crop_min_bar},
         "encode": {"crf": cfg.encode.crf, "preset": cfg.encode.preset,
-                   "max_short_side": cfg.encode.max_short_side, "fps": cfg.encode.fps},
+                   "max_short_side": cfg.encode.max_short_side, "fps": cfg.encode.fps,
+                   "deinterlace": cfg.encode.deinterlace},
+        # the source picture this clip keeps: crop (x, y, width, height in source pixels;
+        # null: full frame) and the filter that undid interlacing (null: none)
+        "picture": {"crop": dataclasses.asdict(clip.crop) if clip.crop else None,
+                    "deinterlace": clip.deinterlace},
         "models": dict(models or {}),
     }
     notes = {cfg.hydrus.notes.provenance: json.dumps(provenance, sort_keys=True,

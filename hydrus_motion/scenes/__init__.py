@@ -14,4 +14,4 @@ def make_detector(cfg: Config) -> SceneDetector:
         return TransNetV2Detector(cfg.scenes, cfg.tools)
     from hydrus_motion.scenes.pyscenedetect import PySceneDetectDetector
 
-    return PySceneDetectDetector(cfg.scenes, cfg.tools)
+    return PySceneDetectDetector(cfg.scenes, cfg.tools, cfg.clips)

@@ -6,6 +6,9 @@ scale to the same analysis size PySceneDetect would use, then hand each frame to
 detector's `process_frame` with a timestamp-backed timecode. Cut positions come back
 as timecodes and are mapped to the exact frame index by timestamp, so VFR files are
 numbered by their real frames, not by `time * fps`.
+
+The same frames feed the black-bar meter (scenes/bars.py), so each scene's crop comes
+from this decode too.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import logging
 from collections.abc import Sequence
 from fractions import Fraction
 
-from hydrus_motion.config import ScenesConfig, ToolsConfig
+from hydrus_motion.config import ClipsConfig, ScenesConfig, ToolsConfig
 from hydrus_motion.errors import MissingExtra
-from hydrus_motion.frames import decode_frames
+from hydrus_motion.frames import analysis_size, decode_frames
 from hydrus_motion.records import SceneList, VideoInfo
+from hydrus_motion.scenes.bars import BarMeter, with_crops
 from hydrus_motion.scenes.base import scenes_from_cuts
 
 log = logging.getLogger(__name__)
@@ -74,9 +78,11 @@ def build_detector(cfg: ScenesConfig):
 
 
 class PySceneDetectDetector:
-    def __init__(self, cfg: ScenesConfig, tools: ToolsConfig):
+    def __init__(self, cfg: ScenesConfig, tools: ToolsConfig,
+                 clips: ClipsConfig | None = None):
         self.cfg = cfg
         self.tools = tools
+        self.clips = clips  # None or crop off: no bars measured
         self.name = describe(cfg)
 
     def detect(self, info: VideoInfo) -> SceneList:
@@ -86,9 +92,16 @@ class PySceneDetectDetector:
         frame_times: list[float] = []
         cut_times: list[float] = []
         timecode = None
+        meter = None
+        if self.clips is not None and self.clips.crop == "auto":
+            meter = BarMeter(analysis_size(info, self.cfg.analysis_size),
+                             (info.width, info.height), self.clips.crop_black_level,
+                             self.clips.crop_min_bar)
         for frame in decode_frames(info, self.tools, long_side=self.cfg.analysis_size,
                                    fast_decode=self.cfg.fast_decode):
             frame_times.append(frame.time)
+            if meter is not None:
+                meter.add(frame.image)
             pts = round(Fraction(frame.time) / _TIME_BASE)
             timecode = FrameTimecode(Timecode(pts=pts, time_base=_TIME_BASE), fps=info.fps)
             cut_times += [c.seconds for c in detector.process_frame(timecode, frame.image)]
@@ -96,8 +109,12 @@ class PySceneDetectDetector:
             cut_times += [c.seconds for c in detector.post_process(timecode)]
         cuts = [nearest_frame(frame_times, t) for t in cut_times]
         scenes = scenes_from_cuts(info, frame_times, cuts, self.name)
-        log.info("%s: %d frames, %d scenes (%s)", info.path.name, scenes.frames,
-                 len(scenes.scenes), self.cfg.detector)
+        if meter is not None:
+            scenes = with_crops(scenes, meter)
+        barred = sum(s.crop is not None for s in scenes.scenes)
+        log.info("%s: %d frames, %d scenes (%s)%s", info.path.name, scenes.frames,
+                 len(scenes.scenes), self.cfg.detector,
+                 f", {barred} with black bars" if barred else "")
         return scenes
 
 

@@ -6,13 +6,20 @@
     # frames: 720
     # timing: constant
     # detector: adaptive adaptive_threshold=3.0 ...
-    # scene  start_frame  end_frame  start         end
-          1            0         30  00:00:00.000  00:00:01.001
+    # bars: measured
+    # scene  start_frame  end_frame  start         end           crop
+          1            0         30  00:00:00.000  00:00:01.001  1280x536+0+92
 
 `slice` re-reads it, so edits are honoured: change frame numbers to move a cut, split a
 line in two to add one, delete a line to drop a scene. Frame numbers are what count; the
 times are there to read. Where the frame rate is constant a time that disagrees with
 its frame number is reported, because it means someone edited only the time.
+
+The crop column (optional; written when black bars were measured while detecting) is
+the picture inside the bars as WIDTHxHEIGHT+X+Y in displayed source pixels, `-` for
+none. Edit it to fix a crop, write `-` to keep the full frame. A sidecar without the
+`# bars: measured` header (older, hand-made, or from a detector that does not measure
+bars) has its bars measured at slice time from a few frames per scene.
 """
 
 from __future__ import annotations
@@ -22,13 +29,14 @@ from fractions import Fraction
 from pathlib import Path
 
 from hydrus_motion.errors import SidecarError
-from hydrus_motion.records import Scene, SceneList
+from hydrus_motion.records import CropBox, Scene, SceneList
 from hydrus_motion.tools import atomic_write_text, fit_name
 
 MAGIC = "# hydrus-motion scenes 1"
 SUFFIX = ".scenes.txt"
 _HEADER = re.compile(r"^#\s*([a-z_]+):\s*(.*?)\s*$")
 _TIMECODE = re.compile(r"^(\d+):([0-5]\d):([0-5]\d(?:\.\d+)?)$")
+_CROP = re.compile(r"^(\d+)x(\d+)\+(\d+)\+(\d+)$")
 
 
 def default_sidecar_path(video: Path) -> Path:
@@ -76,16 +84,21 @@ def render_sidecar(scenes: SceneList, source: str | None = None) -> str:
         f"# frames: {scenes.frames}",
         f"# timing: {'variable' if scenes.variable_frame_rate else 'constant'}",
         f"# detector: {escape_value(scenes.detector or 'unknown')}",
+        *(["# bars: measured"] if scenes.bars_measured else []),
         "#",
         "# One scene per line. Frames are 0-based: start_frame is the scene's first frame,",
         "# end_frame the first frame after it. Edit frame numbers to move a cut, split a line",
         "# to add a cut, delete a line to drop a scene; `hydrus-motion slice` reads this file.",
         "#",
-        "# scene  start_frame  end_frame  start         end",
+        *(["# crop: the picture inside black bars, WIDTHxHEIGHT+X+Y in source pixels; "
+           "- for none.", "#"] if scenes.bars_measured else []),
+        "# scene  start_frame  end_frame  start         end"
+        + ("           crop" if scenes.bars_measured else ""),
     ]
     for s in scenes.scenes:
+        crop = f"  {s.crop if s.crop else '-'}" if scenes.bars_measured else ""
         lines.append(f"{s.index:7d}  {s.start_frame:11d}  {s.end_frame:9d}  "
-                     f"{format_timecode(s.start)}  {format_timecode(s.end)}")
+                     f"{format_timecode(s.start)}  {format_timecode(s.end)}{crop}")
     return "\n".join(lines) + "\n"
 
 
@@ -125,7 +138,7 @@ def read_sidecar(path: Path, video: Path) -> SceneList:
         raise SidecarError(f"{path}:1: not a hydrus-motion scenes file (first line must be "
                            f"{MAGIC!r})")
     header: dict[str, str] = {}
-    rows: list[tuple[int, int, int, list[str]]] = []
+    rows: list[tuple[int, int, int, list[str], CropBox | None]] = []
     for number, line in enumerate(lines[1:], start=2):
         stripped = line.strip()
         if not stripped:
@@ -135,17 +148,20 @@ def read_sidecar(path: Path, video: Path) -> SceneList:
                 header.setdefault(match.group(1), unescape_value(match.group(2)))
             continue
         fields = stripped.split()
+        crop = None
+        if len(fields) in (4, 6) and (fields[-1] == "-" or _CROP.match(fields[-1])):
+            crop = _parse_crop(f"{path}:{number}", fields.pop())
         if len(fields) not in (3, 5) or not all(_is_number(f) for f in fields[:3]):
             raise SidecarError(f"{path}:{number}: expected 'scene start_frame end_frame "
-                               f"[start end]' (digits 0-9), got {stripped!r}")
-        rows.append((number, int(fields[1]), int(fields[2]), fields[3:]))
+                               f"[start end] [crop]' (digits 0-9), got {stripped!r}")
+        rows.append((number, int(fields[1]), int(fields[2]), fields[3:], crop))
     fps = _header_fraction(path, header, "fps")
     frames = _header_int(path, header, "frames")
     variable = header.get("timing", "constant") == "variable"
     rows.sort(key=lambda r: r[1])
     scenes: list[Scene] = []
     previous_end, previous_line = 0, 0
-    for number, start, end, times in rows:
+    for number, start, end, times, crop in rows:
         where = f"{path}:{number}"
         if start >= end:
             raise SidecarError(f"{where}: start_frame {start} must be below end_frame {end}")
@@ -158,10 +174,22 @@ def read_sidecar(path: Path, video: Path) -> SceneList:
         start_s, end_s = float(start / fps), float(end / fps)
         if times:
             start_s, end_s = _check_times(where, times, start, end, fps, variable)
-        scenes.append(Scene(len(scenes) + 1, start, end, start_s, end_s))
+        scenes.append(Scene(len(scenes) + 1, start, end, start_s, end_s, crop))
         previous_end, previous_line = end, number
     return SceneList(video=video, fps=fps, frames=frames, scenes=tuple(scenes),
-                     detector=header.get("detector", ""), variable_frame_rate=variable)
+                     detector=header.get("detector", ""), variable_frame_rate=variable,
+                     bars_measured=header.get("bars") == "measured")
+
+
+def _parse_crop(where: str, text: str) -> CropBox | None:
+    match = _CROP.match(text)
+    if match is None:
+        return None  # "-": no bars
+    width, height, x, y = map(int, match.groups())
+    if width < 2 or height < 2:
+        raise SidecarError(f"{where}: crop {text} keeps no picture",
+                           hint="write WIDTHxHEIGHT+X+Y of the picture, or - for no crop")
+    return CropBox(x=x, y=y, width=width, height=height)
 
 
 def _check_times(where: str, times: list[str], start: int, end: int, fps: Fraction,
