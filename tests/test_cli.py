@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import ALL_KEY, KNOWN_CUTS, ffmpeg, make_scenes_video, run_cli, start_fake_hydrus
 
+from hydrus_motion.clips.done import RECORD_NAME
+
 
 @pytest.fixture(scope="module")
 def fast_config(tmp_path_factory) -> str:
@@ -128,7 +130,8 @@ def test_awkward_file_names(scenes_video, tmp_path, name, fast_config):
     clips = json.loads(done.stdout)["clips"]
     assert len(clips) == 4
     assert all(Path(c["path"]).name.startswith(Path(name).stem) for c in clips)
-    assert sorted(p.name for p in out.iterdir()) == sorted(Path(c["path"]).name for c in clips)
+    assert sorted(p.name for p in out.iterdir()) == sorted(  # + the cut's record (resume)
+        [RECORD_NAME] + [Path(c["path"]).name for c in clips])
 
 
 def test_slice_without_sidecar_says_what_to_do(scenes_video, tmp_path):
