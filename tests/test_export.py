@@ -165,7 +165,8 @@ def test_hydrus_gone_mid_export_leaves_the_previous_dataset_in_place(
     hydrus.on_request = hydrus_dies_after_one_download
     code, result, err = export(config, capsys, out)
     hydrus.on_request = None
-    assert code == 1 and result is None
+    assert code == 1 and result["ok"] is False  # --json: the failure as a JSON document
+    assert "failed downloading" in result["error"]
     assert "failed downloading" in err and "after 2 tries" in err
     assert all(seen == before for seen in seen_during_export)  # never a half-built view
     assert (out / "metadata.csv").read_bytes() == before
