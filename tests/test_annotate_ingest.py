@@ -67,7 +67,9 @@ def test_ingest_pushes_tags_caption_and_models_with_each_clip(
         assert models_used["tagger"]["general_threshold"] == 0.35
         assert models_used["captioner"]["model"] == str(cap)
         assert models_used["sampling"]["mode"] == "peak"
-        assert set(models_used["scores"]) == {"motion", "sharpness", "brightness"}
+        assert {"flow", "camera", "cadence", "text", "subtitles", "logo", "sharpness",
+                "brightness"} <= set(models_used["scores"])
+        assert models_used["text"]["model"].startswith("rapidocr:")
 
 
 def test_a_failed_annotation_loses_no_clip_and_is_reported(
