@@ -66,3 +66,48 @@ def on_twos_clip(folder: Path, hold: int = 2) -> Path:
                "-vf", f"fps={FPS},format=yuv420p", "-frames:v", str(FRAMES),
                "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(out))
     return out
+
+
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+def plain_clip(folder: Path) -> Path:
+    """The noise picture alone, panning: no text anywhere."""
+    out = folder / "plain.mp4"
+    if not out.exists():
+        noise = folder / "noise.png"
+        ffmpeg("-f", "lavfi", "-i", "color=gray:size=1280x720:rate=1", "-vf",
+               "noise=alls=100:allf=0,gblur=sigma=3,eq=contrast=3", "-frames:v", "1",
+               str(noise))
+        ffmpeg("-loop", "1", "-framerate", str(FPS), "-i", str(noise), "-vf",
+               f"crop=640:360:x='100+4*n':y=180,scale={SIZE[0]}:{SIZE[1]},format=yuv420p",
+               "-frames:v", str(FRAMES), "-c:v", "libx264", "-preset", "veryfast", "-crf",
+               "18", str(out))
+    return out
+
+
+def text_clip(folder: Path, kind: str) -> Path:
+    """plain_clip with a subtitle line (bottom centre) or a small logo (top right)."""
+    out = folder / f"text-{kind}.mp4"
+    draw = {"subtitles": "text='I never said that, he whispered':fontsize=16:"
+                         "x=(w-tw)/2:y=h-th-12:borderw=2",
+            "logo": "text='TV5':fontsize=14:x=w-tw-8:y=8:borderw=1"}[kind]
+    if not out.exists():
+        ffmpeg("-i", str(plain_clip(folder)), "-vf",
+               f"drawtext=fontfile={FONT}:fontcolor=white:{draw}", "-c:v", "libx264",
+               "-preset", "veryfast", "-crf", "18", str(out))
+    return out
+
+
+def duplicate_sources(folder: Path) -> tuple[Path, Path]:
+    """Two source videos: A is one shot (the still picture panning, 90 frames); B is an
+    unrelated shot, then a re-encoded copy of A's shot at another size and quality."""
+    a, b = folder / "source-a.mp4", folder / "source-b.mp4"
+    ffmpeg("-loop", "1", "-framerate", str(FPS), "-i", str(still(folder)), "-vf",
+           "crop=640:360:x='40+3*n':y=180,scale=320:180,format=yuv420p", "-frames:v", "90",
+           "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(a))
+    ffmpeg("-f", "lavfi", "-i", f"mandelbrot=size=256x144:rate={FPS}", "-i", str(a),
+           "-filter_complex", "[0]trim=end_frame=90,setpts=PTS-STARTPTS,format=yuv420p[m];"
+           "[1]scale=256:144,setpts=PTS-STARTPTS,format=yuv420p[c];[m][c]concat=n=2:v=1[v]",
+           "-map", "[v]", "-c:v", "libx264", "-preset", "veryfast", "-crf", "30", str(b))
+    return a, b
