@@ -344,6 +344,9 @@ class TextConfig:
     # Probability-map threshold of a text pixel, and the mean a box needs.
     pixel_threshold: float = field(default=0.3, metadata=_range(0, 1))
     box_threshold: float = field(default=0.6, metadata=_range(0, 1))
+    # Of the tagger's sampled frames, this many spread evenly (first, middle, last ...)
+    # go through the detector (its cost is per frame).
+    frames: int = field(default=3, metadata=_range(1, 64))
     # Detector input: long side at most this, px (rounded to multiples of 32; the
     # frames are annotate.frame_size, so a larger value does not upscale).
     size: int = field(default=448, metadata=_range(64, 2048))

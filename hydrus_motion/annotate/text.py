@@ -116,6 +116,15 @@ def score_boxes(per_frame: Sequence[Sequence[Box]]) -> TextScore:
         area=float(np.mean([min(1.0, sum(b.w * b.h for b in boxes)) for boxes in per_frame])))
 
 
+def spread(frames: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
+    """`count` of `frames`, evenly spaced, first and last included."""
+    if len(frames) <= count:
+        return list(frames)
+    if count == 1:
+        return [frames[len(frames) // 2]]
+    return [frames[round(i * (len(frames) - 1) / (count - 1))] for i in range(count)]
+
+
 def model_path() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
@@ -134,11 +143,13 @@ class TextDetector:
 
     def describe(self) -> dict[str, Any]:
         c = self.cfg
-        return {"model": f"{PACKAGE}:{MODEL}", "size": c.size,
+        return {"model": f"{PACKAGE}:{MODEL}", "size": c.size, "frames": c.frames,
                 "pixel_threshold": c.pixel_threshold, "box_threshold": c.box_threshold}
 
     def detect(self, clips: Sequence[Sequence[np.ndarray]]) -> list[TextScore]:
-        return [score_boxes([self.boxes(f) for f in frames]) for frames in clips]
+        """One score per clip from `cfg.frames` of its frames, spread evenly."""
+        return [score_boxes([self.boxes(f) for f in spread(frames, self.cfg.frames)])
+                for frames in clips]
 
     def boxes(self, frame: np.ndarray) -> list[Box]:
         session = self.session
