@@ -117,3 +117,23 @@ def test_a_reencoded_copy_in_another_video_is_a_near_duplicate_in_hydrus_too(
         store.close()
     finally:
         hydrus.stop()
+
+
+def test_without_the_text_extra_annotation_goes_on_and_says_so_once(media, monkeypatch,
+                                                                    caplog):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rapidocr", None)  # as on an install without [text]
+    cfg = config_from_dict({"annotate": {"tagger": {"model": None},
+                                         "captioner": {"model": None},
+                                         "text": {"device": "cpu"}}})  # a fresh detector
+    results = annotate_clips([moving_clip(media, "pan_left"), moving_clip(media, "static")],
+                             cfg)
+    for r in results:
+        (error,) = r.errors
+        assert error.startswith("text: ") and "pip install 'hydrus-motion[text]'" in error
+        assert r.text is None and r.motion is not None  # the rest is still measured
+    assert "camera:pan left" in results[0].hydrus_tags(cfg)
+    said = [rec for rec in caplog.records if "needs the Python package 'rapidocr'"
+            in rec.getMessage()]
+    assert len(said) == 1
