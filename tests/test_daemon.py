@@ -309,7 +309,7 @@ def test_daemon_refuses_a_second_instance_and_a_missing_watch_folder(tmp_path, h
     checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert doctor.returncode == 0, doctor.stdout
     assert checks["daemon"]["detail"] == f"running (pid {daemon.proc.pid})"
-    assert "schema 2, journal wal" in checks["state folder"]["detail"]
+    assert "schema 3, journal wal" in checks["state folder"]["detail"]
     assert checks["watch folder"]["ok"] and checks["file events"]["ok"]
     assert checks["quarantine folder"]["ok"] and checks["nightly schedule"]["ok"]
     assert daemon.stop() == 0
