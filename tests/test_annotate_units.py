@@ -143,7 +143,8 @@ def test_without_the_caption_extra_each_clip_says_which_extra_and_the_run_goes_o
     for module in ("torch", "transformers"):  # as on a base install
         monkeypatch.setitem(sys.modules, module, None)
     cfg = config_from_dict({"annotate": {"tagger": {"model": None},
-                                         "captioner": {"model": str(model)}}})
+                                         "captioner": {"model": str(model)},
+                                         "text": {"enabled": False}}})
     clips = [unique_mp4(), unique_mp4()]
     results = annotate_clips(clips, cfg)
     assert [r.caption for r in results] == [None, None]
