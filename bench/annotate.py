@@ -14,6 +14,11 @@ Run (from the repo root, after `scripts/setup.sh dev`):
 - end to end: `annotate_clips` (one decode per clip, quality, tagger) in clips/s.
 - captioner: a random Idefics3 with SmolVLM-256M's sizes (vision 12x768 at 512 px,
   64 tokens per frame; text 30x576), `max_new_tokens` forced, default 6 frames per clip.
+- signals (issue 14), ms per clip: the decode without and with the flow window, optical
+  flow + camera + cadence, the text detector (real PP-OCR det weights from the rapidocr
+  wheel) on the tagger's frames, the stand-in tagger on the same frames, the signature
+  compared against a library of 10,000 clips; and `annotate_clips` end to end with the
+  signals off (text off, a 2-frame window) and on (defaults).
 """
 
 from __future__ import annotations
@@ -155,6 +160,7 @@ def main() -> None:
     parser.add_argument("--skip-captioner", action="store_true")
     parser.add_argument("--repeat", type=int, default=REPEAT, help="best of this many runs")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--skip-signals", action="store_true")
     args = parser.parse_args()
     globals()["REPEAT"] = args.repeat
     work = ROOT / "bench" / "out" / "annotate"
@@ -223,7 +229,54 @@ def main() -> None:
                                                                       3)
             print(f"captioner batch {batch}: {len(cap_frames) / seconds:.3f} clips/s",
                   flush=True)
+    if not args.skip_signals:
+        result["signals_ms_per_clip"] = signals(clips, cfg, tagger)
     print(json.dumps(result, indent=2))
+
+
+def signals(clips: list[Path], cfg, tagger: WdTagger) -> dict:
+    from hydrus_motion.annotate.motion import measure_motion
+    from hydrus_motion.annotate.quality import measure
+    from hydrus_motion.annotate.signature import as_row, distances
+    from hydrus_motion.annotate.text import TextDetector
+
+    a, tools, n = cfg.annotate, cfg.tools, len(clips)
+    choice = FrameChoice(a.sampling, a.frames, a.peak_fraction)
+
+    def decode(window: int) -> list:
+        return [sample_clip(c, tools, size=a.frame_size, tagger=choice, window=window,
+                            window_width=a.motion.flow_width) for c in clips]
+
+    decoded = decode(a.motion.window_frames)
+    detector = TextDetector(a.text)
+    detector.detect([decoded[0].tagger_frames])  # load + warm-up
+    rng = np.random.default_rng(0)
+    library = np.stack([as_row([int(x) for x in rng.integers(1, 2**63, 5, dtype=np.int64)])
+                        for _ in range(10_000)])
+    sigs = [measure(f).signature for f in decoded]
+    off = dataclasses.replace(cfg, annotate=dataclasses.replace(
+        a, text=dataclasses.replace(a.text, enabled=False),
+        motion=dataclasses.replace(a.motion, window_frames=2)))
+    parts = {
+        "decode_no_window": lambda: decode(0),
+        "decode_with_window": lambda: decode(a.motion.window_frames),
+        "quality": lambda: [measure(f) for f in decoded],
+        "flow_camera_cadence": lambda: [measure_motion(f, a.motion) for f in decoded],
+        "text_detector": lambda: detector.detect([f.tagger_frames for f in decoded]),
+        "tagger_stand_in": lambda: tagger.tag([f.tagger_frames for f in decoded]),
+        "library_10k_compare": lambda: [distances(s, library) for s in sigs],
+        "annotate_signals_off": lambda: annotate_clips(clips, off, tagger=tagger),
+        "annotate_signals_on": lambda: annotate_clips(clips, cfg, tagger=tagger,
+                                                      text=detector),
+    }
+    best = dict.fromkeys(parts, float("inf"))
+    for _ in range(REPEAT):  # interleaved: every part meets the same background load
+        for key, fn in parts.items():
+            best[key] = min(best[key], timed_once(fn))
+    out = {k: round(v / n * 1000, 1) for k, v in best.items()}
+    for k, v in out.items():
+        print(f"signals {k}: {v} ms per clip", flush=True)
+    return out
 
 
 if __name__ == "__main__":

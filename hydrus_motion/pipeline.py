@@ -69,6 +69,7 @@ from hydrus_motion.scenes.sidecar import (
     write_sidecar,
 )
 from hydrus_motion.store.db import QUEUED, ClipRecord, Store
+from hydrus_motion.store.signatures import SignatureLibrary
 from hydrus_motion.tools import fit_name
 from hydrus_motion.train import train_for_nightly
 
@@ -202,8 +203,14 @@ def annotate_records(store: Store, records: list[ClipRecord], cfg: Config,
     if not cfg.annotate.enabled or not todo:
         return {}
     errors = {}
+    dup = cfg.annotate.duplicates
+    library = SignatureLibrary(store) if dup.enabled else None
     for record, note in zip(todo, annotate_clips([r.path for r in todo], cfg, tagger,
                                                  captioner)):
+        if library is not None and note.quality:  # against every earlier clip, any video
+            match = library.add(record.sha256, note.quality.signature,
+                                max_distance=dup.max_distance, relate=dup.set_relationships)
+            note.near_duplicate_sha256 = match.sha256 if match else None
         extra_tags, caption, models = annotation_parts(note, cfg, tagger, captioner)
         tags = clip_tags(cfg, Path(record.source_path).stem, record.scene, extra_tags)
         store.set_annotation(record.sha256, tuple(tags),

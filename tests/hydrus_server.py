@@ -47,7 +47,7 @@ SERVICES = [
 ]
 PERMISSION_TEXT = {0: "import urls", 1: "import and delete files", 2: "edit file tags",
                    3: "search for and fetch files", 6: "manage database", 7: "edit file notes",
-                   10: "manage popups"}
+                   8: "manage file relationships", 10: "manage popups"}
 ENDPOINTS = {
     "/api_version": "GET", "/verify_access_key": "GET", "/get_services": "GET",
     "/get_service": "GET", "/add_files/add_file": "POST", "/add_files/delete_files": "POST",
@@ -56,12 +56,16 @@ ENDPOINTS = {
     "/get_files/search_files": "GET", "/get_files/file_metadata": "GET",
     "/get_files/file": "GET", "/manage_database/force_commit": "POST",
     "/manage_popups/add_popup": "POST",
+    "/manage_file_relationships/set_file_relationships": "POST",
+    "/manage_file_relationships/get_file_relationships": "GET",
 }
 NEEDS = {"/add_files/add_file": 1, "/add_files/delete_files": 1,
          "/add_files/clear_file_deletion_record": 1, "/add_tags/add_tags": 2,
          "/get_files/search_files": 3, "/get_files/file_metadata": 3, "/get_files/file": 3,
          "/add_notes/set_notes": 7, "/manage_database/force_commit": 6,
-         "/manage_popups/add_popup": 10}
+         "/manage_popups/add_popup": 10,
+         "/manage_file_relationships/set_file_relationships": 8,
+         "/manage_file_relationships/get_file_relationships": 8}
 ALL_PERMISSIONS = tuple(range(14))
 
 
@@ -93,6 +97,7 @@ class Db:
     trashed: set[str] = field(default_factory=set)
     tags: dict[tuple[str, str], dict[str, set[str]]] = field(default_factory=dict)
     notes: dict[str, dict[str, str]] = field(default_factory=dict)
+    potential_duplicates: set[frozenset[str]] = field(default_factory=set)
 
     def file_id(self, file_hash: str) -> int:
         if file_hash not in self.hash_ids:
@@ -358,6 +363,30 @@ class FakeHydrus:
         self.db.file_id(file_hash)
         self.db.notes.setdefault(file_hash, {}).update(args["notes"])
         return {"notes": args["notes"]}
+
+    def ep_manage_file_relationships_set_file_relationships(self, args: dict) -> None:
+        rels = _json_param(args, "relationships", list)
+        for rel in rels:
+            if not isinstance(rel, dict) or "hash_a" not in rel or "hash_b" not in rel:
+                raise ApiError(400, 'The required parameter "hash_a" was missing!')
+            if "relationship" not in rel or "do_default_content_merge" not in rel:
+                raise ApiError(400, "The required parameter \"relationship\" or "
+                                    "\"do_default_content_merge\" was missing!")
+            hashes = self._hashes({"hashes": [rel["hash_a"], rel["hash_b"]]})
+            for h in hashes:
+                if h not in self.db.hash_ids:
+                    raise ApiError(404, f"Could not find the file {h}!", "NotFoundException")
+            if rel["relationship"] == 0:
+                self.db.potential_duplicates.add(frozenset(hashes))
+        return None
+
+    def ep_manage_file_relationships_get_file_relationships(self, args: dict) -> dict:
+        out = {}
+        for h in self._hashes(args):
+            others = sorted(o for pair in self.db.potential_duplicates if h in pair
+                            for o in pair if o != h)
+            out[h] = {"is_king": True, "king": h, "0": others, "1": [], "3": [], "8": []}
+        return {"file_relationships": out}
 
     def ep_get_files_search_files(self, args: dict) -> dict:
         if "tags" not in args:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import ffmpeg
 
-from hydrus_motion.annotate.quality import measure, motion_level, near_duplicates, quality_tags
+from hydrus_motion.annotate.quality import measure, near_duplicates, quality_tags
 from hydrus_motion.annotate.sampling import FrameChoice, pick, sample_clip
 from hydrus_motion.annotate.tags import TagList, aggregate, format_tag, mcut
 from hydrus_motion.config import ToolsConfig, config_from_dict
@@ -81,24 +81,22 @@ def quality_clips(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def test_quality_orders_a_static_clip_below_moving_ones(quality_clips):
+def test_quality_tells_a_sharp_clip_from_a_flat_dark_one(quality_clips):
     q = {name: measure(sample_clip(path, ToolsConfig(), size=448,
                                    tagger=FrameChoice("peak", 5)))
          for name, path in quality_clips.items()}
     cfg = config_from_dict({}).annotate.quality
-    assert q["static"].motion < cfg.static_below < q["moving"].motion
-    assert motion_level(q["static"].motion, cfg) == "static"
-    assert motion_level(q["moving"].motion, cfg) in ("low", "medium", "high")
     assert q["moving"].sharpness > cfg.blurry_below > q["dark"].sharpness
-    assert quality_tags(q["dark"], cfg) == ["motion:static", "quality:blurry", "quality:dark"]
+    assert quality_tags(q["dark"], cfg) == ["quality:blurry", "quality:dark"]
+    assert q["dark"].signature == ()  # a flat frame has no perceptual hash
 
 
 def test_near_duplicates_are_flagged_against_the_earlier_clip(quality_clips):
     sigs = [measure(sample_clip(quality_clips[n], ToolsConfig(), size=448,
                                 tagger=FrameChoice("peak", 5))).signature
-            for n in ("moving", "dark", "moving", "static")]
-    # the static clip is the moving one's first frame held: related, not a duplicate
-    assert near_duplicates([*sigs, None], 4.0) == {2: 0}
+            for n in ("moving", "dark", "moving", "pan")]
+    # the dark clip has no signature (flat), the mandelbrot one is another picture
+    assert near_duplicates([*sigs, None], 6) == {2: 0}
 
 
 def test_a_clip_without_frames_is_bad_video(tmp_path):
@@ -145,7 +143,8 @@ def test_without_the_caption_extra_each_clip_says_which_extra_and_the_run_goes_o
     for module in ("torch", "transformers"):  # as on a base install
         monkeypatch.setitem(sys.modules, module, None)
     cfg = config_from_dict({"annotate": {"tagger": {"model": None},
-                                         "captioner": {"model": str(model)}}})
+                                         "captioner": {"model": str(model)},
+                                         "text": {"enabled": False}}})
     clips = [unique_mp4(), unique_mp4()]
     results = annotate_clips(clips, cfg)
     assert [r.caption for r in results] == [None, None]

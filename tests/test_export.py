@@ -136,7 +136,8 @@ def test_each_export_reflects_exactly_what_people_decided_in_hydrus(
     assert manifest == [{
         "videoid": d, "file": f"videos/{d}.mp4", "caption": "fish", "nl_caption": None,
         "tags": ["fish"], "frames": 10, "fps": 10.0, "width": 96, "height": 64,
-        "hydrus_hash": d, "source": {"name": "film.mp4", "sha256": "ab" * 32, "scene": 1}}]
+        "hydrus_hash": d, "source": {"name": "film.mp4", "sha256": "ab" * 32, "scene": 1},
+        "cadence": 1}]
     umask = os.umask(0)
     os.umask(umask)  # readable by a trainer or UI running as another user, as mkdir makes it
     assert out.resolve().stat().st_mode & 0o777 == 0o777 & ~umask
@@ -318,3 +319,26 @@ def test_a_folder_that_is_not_a_dataset_is_never_touched(tmp_path, hydrus, four_
     code, _, err = export(write_config(tmp_path, hydrus), capsys, out)
     assert code == 1 and "not a dataset hydrus-motion built" in err
     assert [p.name for p in out.iterdir()] == ["thesis.txt"]
+
+
+def test_exclude_tags_leave_flagged_clips_out_and_cadence_reaches_the_manifest(
+        tmp_path, hydrus, unique_mp4, capsys):
+    texty = add_clip(hydrus, unique_mp4(), ["cat", "quality:text", "quality:subtitles"], "A cat.")
+    twos = add_clip(hydrus, unique_mp4(), ["dog", "motion:on twos"], "A dog.")
+    plain = add_clip(hydrus, unique_mp4(), ["bird"], "A bird.")
+    approve(hydrus, texty, twos, plain)
+    out = tmp_path / "dataset"
+    code, result, _ = export(write_config(tmp_path, hydrus, exclude_tags=["Quality:Text"]),
+                             capsys, out)
+    assert code == 0 and result["summary"]["skipped"] == 1
+    assert result["skipped"] == [{"videoid": texty,
+                                  "reason": "tagged quality:text (dataset.exclude_tags)"}]
+    manifest = {r["videoid"]: r for r in map(json.loads,
+                                             (out / "manifest.jsonl").read_text().splitlines())}
+    assert set(manifest) == {twos, plain}
+    assert manifest[twos]["cadence"] == 2 and manifest[plain]["cadence"] == 1
+    # a person removing the tag in Hydrus brings the clip back in the next export
+    hydrus.person_edits_tags(texty, remove=["quality:text"])
+    code, result, _ = export(write_config(tmp_path, hydrus, exclude_tags=["quality:text"]),
+                             capsys, out)
+    assert code == 0 and texty in read_csv(out)

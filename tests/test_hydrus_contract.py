@@ -179,6 +179,17 @@ def test_popup_with_attached_files(gateway, unique_mp4):
     assert gateway.popup("hydrus-motion", "contract test: a popup with one file", [file_hash])
 
 
+def test_potential_duplicates_are_set_and_read_back(gateway, unique_mp4, hydrus_target,
+                                                    tmp_path):
+    a, b = (gateway.import_file(unique_mp4()).hash for _ in range(2))
+    assert gateway.set_potential_duplicates([(b, a)])
+    rels = gateway._api.get_file_relationships(hashes=[a, b])["file_relationships"]
+    assert b in rels[a]["0"] and a in rels[b]["0"]  # "0": potential duplicates
+    if hydrus_target.limited_key:  # a key without the permission: nothing is sent
+        limited = ApiGateway(hydrus_target.config(tmp_path).hydrus, hydrus_target.limited_key)
+        assert limited.set_potential_duplicates([(a, b)]) is False
+
+
 def test_search_namespaced_negated_and_after_tag_removal(gateway, unique_mp4):
     run = uuid.uuid4().hex[:12]
     a = gateway.import_file(unique_mp4()).hash

@@ -164,3 +164,39 @@ def test_run_example_shows_every_key_with_its_default():
     paths = {"dataset": cfg.dataset, "output_dir": cfg.output_dir,
              "pretrained_model": cfg.pretrained_model}
     assert as_dict(cfg) == as_dict(dataclasses.replace(RunConfig(), **paths))
+
+
+def test_a_clip_on_twos_is_sampled_at_an_even_stride_so_every_frame_is_a_new_drawing(
+        tmp_path):
+    import hashlib
+    import json
+    import subprocess
+
+    import numpy as np
+
+    from trainer.data import cadence_stride
+
+    assert cadence_stride(240, 16, 3, 2) == 4  # rounded up to the cadence
+    assert cadence_stride(240, 16, 4, 1) == 4
+    assert cadence_stride(50, 16, 4, 3) == 3  # the largest multiple that fits
+    assert cadence_stride(20, 16, 4, 2) == 4  # too short: sample_indices shrinks it
+    folder = tmp_path / "ds"
+    (folder / "videos").mkdir(parents=True)
+    tmp = folder / "tmp.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",  # a drawing per 2
+                    "nullsrc=s=96x64:r=24,geq=lum='mod(floor(N/2)*6,200)+20':cb=128:cr=128",
+                    "-frames:v", "80", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p",
+                    str(tmp)], check=True, timeout=60)
+    videoid = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    tmp.rename(folder / "videos" / f"{videoid}.mp4")
+    (folder / "manifest.jsonl").write_text(json.dumps(
+        {"videoid": videoid, "caption": "a", "tags": ["a"], "frames": 80, "width": 96,
+         "height": 64, "cadence": 2}) + "\n")
+    clips, problems = load_clips(folder)
+    assert not problems and clips[0].cadence == 2
+    # stride 1 would sample each drawing twice
+    ds = ClipDataset(clips, frames=16, stride=1, size=64, flip=False, caption_dropout=0,
+                     tag_shuffle=False, buckets=False, seed=0)
+    assert ds.stride_for(clips[0]) == 2
+    means = ds[0]["pixels"].mean(dim=(1, 2, 3)).numpy()
+    assert np.all(np.abs(np.diff(means)) > 0.02)  # no drawing sampled twice

@@ -46,10 +46,11 @@ def build_latent_cache(ds: ClipDataset, vae, cache_dir: Path, windows: int, mode
     flips = (False, True) if ds.flip else (False,)
     for clip in ds.clips:
         w, h = ds.target_size(clip)
+        stride = ds.stride_for(clip)  # a multiple of the clip's cadence (on twos: even)
         files = []
         try:
-            for start in window_starts(clip.frames, ds.frames, ds.stride, windows):
-                todo = {flip: folder / (_key(clip.videoid, w, h, ds.frames, ds.stride, start,
+            for start in window_starts(clip.frames, ds.frames, stride, windows):
+                todo = {flip: folder / (_key(clip.videoid, w, h, ds.frames, stride, start,
                                              flip, model_id) + ".safetensors")
                         for flip in flips}
                 files += todo.values()
@@ -57,7 +58,7 @@ def build_latent_cache(ds: ClipDataset, vae, cache_dir: Path, windows: int, mode
                 if not todo:
                     continue
                 frames = read_frames(clip.path, sample_indices(clip.frames, ds.frames,
-                                                               ds.stride, start), w, h,
+                                                               stride, start), w, h,
                                      ds.timeout_s)
                 pixels = torch.from_numpy(frames.copy()).permute(0, 3, 1, 2).float() / 127.5 - 1
                 for flip, path in todo.items():

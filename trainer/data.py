@@ -30,6 +30,22 @@ class Clip:
     width: int
     height: int
     tags: tuple[str, ...] = field(default=())
+    cadence: int = 1  # frames per drawing (animation on twos: 2), from the manifest
+
+
+def cadence_stride(n_frames: int, count: int, stride: int, cadence: int) -> int:
+    """The stride for a clip drawn on `cadence`s, so every sampled frame is a new drawing.
+
+    A multiple of the cadence, the smallest not below `stride` when the clip is long
+    enough for `count` frames at it, else the largest multiple that fits; a clip too
+    short for even one cadence per step keeps `stride` (sample_indices shrinks it)."""
+    if cadence <= 1 or count <= 1:
+        return stride
+    wanted = -(-stride // cadence) * cadence
+    fits = (n_frames - 1) // (count - 1) // cadence * cadence
+    if fits >= wanted:
+        return wanted
+    return fits if fits >= cadence else stride
 
 
 class DatasetError(ValueError):
@@ -65,7 +81,8 @@ def load_clips(folder: Path, timeout_s: float = 60.0) -> tuple[list[Clip], list[
             continue
         clips.append(Clip(videoid=row["videoid"], path=path, caption=row["caption"],
                           frames=int(row["frames"]), width=int(row["width"]),
-                          height=int(row["height"]), tags=tuple(row.get("tags") or ())))
+                          height=int(row["height"]), tags=tuple(row.get("tags") or ()),
+                          cadence=max(1, int(row.get("cadence") or 1))))
     if not clips:
         raise DatasetError(f"{folder}: no usable clips ({len(problems)} skipped)"
                            + "".join(f"\n  - {p}" for p in problems[:20]))
@@ -100,7 +117,7 @@ def _read_manifest(path: Path) -> list:
                          "caption": str(rec.get("caption") or rec.get("nl_caption") or ""),
                          "tags": [str(t) for t in rec.get("tags") or []],
                          "frames": rec.get("frames"), "width": rec.get("width"),
-                         "height": rec.get("height")})
+                         "height": rec.get("height"), "cadence": rec.get("cadence")})
         except (ValueError, KeyError, TypeError) as exc:
             rows.append(f"{path}:{number}: unreadable record ({exc})")
     return rows
@@ -148,6 +165,9 @@ class ClipDataset:
     def __len__(self) -> int:
         return len(self.clips)
 
+    def stride_for(self, clip: Clip) -> int:
+        return cadence_stride(clip.frames, self.frames, self.stride, clip.cadence)
+
     def target_size(self, clip: Clip) -> tuple[int, int]:
         return bucket_size(clip.width, clip.height, self.size) if self.buckets else \
             (self.size, self.size)
@@ -163,7 +183,8 @@ class ClipDataset:
             w, h = self.target_size(clip)
             try:
                 frames = read_frames(clip.path, sample_indices(
-                    clip.frames, self.frames, self.stride, start), w, h, self.timeout_s)
+                    clip.frames, self.frames, self.stride_for(clip), start), w, h,
+                    self.timeout_s)
             except BadClip as exc:
                 self.bad.add(clip.videoid)
                 log.warning("skipping clip for the rest of the run: %s", exc)

@@ -1,4 +1,5 @@
-"""Annotate a batch of clip files: sample frames (one decode each), quality, tags, caption.
+"""Annotate a batch of clip files: sample frames (one decode each), quality, motion, burned-in
+text, tags, caption.
 
 Failures are data: a clip that cannot be decoded, or a model that cannot be loaded, puts
 a message in that clip's `errors` and the rest goes on; nothing here raises for one clip.
@@ -19,16 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from hydrus_motion.annotate.captioner import Captioner, TransformersCaptioner
+from hydrus_motion.annotate.motion import Motion, measure_motion, motion_tags
 from hydrus_motion.annotate.quality import Quality, measure, near_duplicates, quality_tags
 from hydrus_motion.annotate.sampling import ClipFrames, FrameChoice, sample_clip
 from hydrus_motion.annotate.tags import TagResult
+from hydrus_motion.annotate.text import TextDetector, TextScore, text_tags
 from hydrus_motion.annotate.wd_tagger import Tagger, WdTagger
-from hydrus_motion.config import CaptionerConfig, Config, TaggerConfig
+from hydrus_motion.config import CaptionerConfig, Config, TaggerConfig, TextConfig
 from hydrus_motion.errors import HydrusMotionError
 
 log = logging.getLogger(__name__)
 
-MODEL_PARTS = ("tagger:", "captioner:")
+MODEL_PARTS = ("tagger:", "captioner:", "text:")
 CHUNK_CLIPS = 32  # clips decoded and held at once (~5 frames of <= 448 px each, plus greys)
 
 
@@ -40,7 +43,10 @@ class ClipAnnotation:
     tags: TagResult | None = None
     caption: str | None = None
     quality: Quality | None = None
-    near_duplicate_of: Path | None = None
+    motion: Motion | None = None
+    text: TextScore | None = None
+    near_duplicate_of: Path | None = None  # an earlier clip of this batch
+    near_duplicate_sha256: str | None = None  # an earlier clip of the library (ingest)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -48,24 +54,43 @@ class ClipAnnotation:
         return not self.errors
 
     def hydrus_tags(self, cfg: Config) -> list[str]:
+        a = cfg.annotate
         tags = self.tags.hydrus_tags() if self.tags else []
+        if self.motion:
+            tags += motion_tags(self.motion, a.motion, a.quality.namespace_motion)
         if self.quality:
-            tags += quality_tags(self.quality, cfg.annotate.quality,
-                                 self.near_duplicate_of is not None)
+            tags += quality_tags(self.quality, a.quality, self.near_duplicate)
+        if self.text:
+            tags += text_tags(self.text, a.text, a.quality.namespace_quality)
         return tags
+
+    @property
+    def near_duplicate(self) -> bool:
+        return self.near_duplicate_of is not None or self.near_duplicate_sha256 is not None
+
+    def scores(self) -> dict[str, Any]:
+        """Every measured number: the note's `scores` and `tag --json`'s `quality`."""
+        out: dict[str, Any] = self.quality.as_dict() if self.quality else {}
+        if self.motion:
+            out |= self.motion.as_dict()
+        if self.text:
+            out |= self.text.as_dict()
+        return out
 
     def as_dict(self, cfg: Config) -> dict[str, Any]:
         return {"path": str(self.path), "ok": self.ok, "errors": self.errors,
                 "frames": self.frames, "tagger_frames": self.tagger_frames,
                 "tags": self.tags.as_dict() if self.tags else None,
                 "caption": self.caption,
-                "quality": self.quality.as_dict() if self.quality else None,
+                "quality": self.scores() if self.quality else None,
                 "near_duplicate_of": self.near_duplicate_of and str(self.near_duplicate_of),
+                "near_duplicate_sha256": self.near_duplicate_sha256,
                 "hydrus_tags": self.hydrus_tags(cfg)}
 
 
 def annotate_clips(paths: Sequence[Path], cfg: Config, tagger: Tagger | None = None,
-                   captioner: Captioner | None = None) -> list[ClipAnnotation]:
+                   captioner: Captioner | None = None,
+                   text: TextDetector | None = None) -> list[ClipAnnotation]:
     """One ClipAnnotation per path, in order. The models come from `cfg.annotate` unless
     given; a null model in the config turns that part off."""
     a = cfg.annotate
@@ -73,6 +98,8 @@ def annotate_clips(paths: Sequence[Path], cfg: Config, tagger: Tagger | None = N
         tagger = _shared_tagger(a.tagger)
     if captioner is None and a.captioner.model:
         captioner = _shared_captioner(a.captioner)
+    if text is None and a.text.enabled:
+        text = _shared_text(a.text)
     results = [ClipAnnotation(Path(p)) for p in paths]
     broken: dict[str, str] = {}  # model -> why it failed: tried once per run, not per chunk
     for start in range(0, len(results), CHUNK_CLIPS):
@@ -82,12 +109,15 @@ def annotate_clips(paths: Sequence[Path], cfg: Config, tagger: Tagger | None = N
         if tagger is not None and decoded:
             _apply("tagger", broken, decoded, lambda fs: tagger.tag([f.tagger_frames for f in fs]),
                    lambda r, tags: setattr(r, "tags", tags))
+        if text is not None and decoded:
+            _apply("text", broken, decoded, lambda fs: text.detect([f.tagger_frames for f in fs]),
+                   lambda r, score: setattr(r, "text", score))
         if captioner is not None and decoded:
             _apply("captioner", broken, decoded,
                    lambda fs: captioner.caption([f.caption_frames for f in fs]),
                    lambda r, text: setattr(r, "caption", text))
     dups = near_duplicates([r.quality.signature if r.quality else None for r in results],
-                           a.quality.near_duplicate_diff)
+                           a.duplicates.max_distance) if a.duplicates.enabled else {}
     for i, j in dups.items():
         results[i].near_duplicate_of = results[j].path
     for r in results:
@@ -100,7 +130,8 @@ def annotate_clips(paths: Sequence[Path], cfg: Config, tagger: Tagger | None = N
 
 
 def provenance(cfg: Config, tagger: Tagger | None = None,
-               captioner: Captioner | None = None) -> dict[str, Any]:
+               captioner: Captioner | None = None,
+               text: TextDetector | None = None) -> dict[str, Any]:
     """What annotated a clip, for the `hydrus-motion` note's models entry."""
     a = cfg.annotate
     return {
@@ -110,10 +141,20 @@ def provenance(cfg: Config, tagger: Tagger | None = None,
         (TransformersCaptioner(a.captioner).describe() if a.captioner.model else None),
         "sampling": {"mode": a.sampling, "frames": a.frames, "peak_fraction": a.peak_fraction,
                      "frame_size": a.frame_size},
-        "quality": {"static_below": a.quality.static_below, "high_above": a.quality.high_above,
-                    "blurry_below": a.quality.blurry_below,
-                    "near_duplicate_diff": a.quality.near_duplicate_diff},
+        "quality": {"blurry_below": a.quality.blurry_below, "dark_below": a.quality.dark_below,
+                    "bright_above": a.quality.bright_above},
+        "motion": {k: getattr(a.motion, k) for k in _MOTION_KEYS},
+        "text": (text or TextDetector(a.text)).describe() | {
+            k: getattr(a.text, k) for k in _TEXT_KEYS} if a.text.enabled else None,
+        "duplicates": {"signature": "dhash64", "max_distance": a.duplicates.max_distance}
+        if a.duplicates.enabled else None,
     }
+
+
+_MOTION_KEYS = ("window_frames", "flow_width", "static_below", "medium_above", "high_above",
+                "camera_pan_above", "camera_zoom_above", "hold_diff", "hold_ratio",
+                "cadence_min_held")
+_TEXT_KEYS = ("text_min_fraction", "subtitle_min_fraction", "logo_min_fraction")
 
 
 def annotation_parts(note: ClipAnnotation | None, cfg: Config, tagger: Tagger | None = None,
@@ -130,7 +171,11 @@ def annotation_parts(note: ClipAnnotation | None, cfg: Config, tagger: Tagger | 
         made["tagger"] = None
     if note.caption is None:
         made["captioner"] = None
-    made["scores"] = note.quality.as_dict() if note.quality else None
+    if note.text is None:
+        made["text"] = None
+    made["scores"] = note.scores() if note.quality else None
+    if note.near_duplicate_sha256:
+        made["near_duplicate_of"] = note.near_duplicate_sha256
     made["errors"] = note.errors
     return note.hydrus_tags(cfg), note.caption, made
 
@@ -140,6 +185,11 @@ def annotation_parts(note: ClipAnnotation | None, cfg: Config, tagger: Tagger | 
 @functools.lru_cache(maxsize=1)
 def _shared_tagger(cfg: TaggerConfig) -> WdTagger:
     return WdTagger(cfg)
+
+
+@functools.lru_cache(maxsize=1)
+def _shared_text(cfg: TextConfig) -> TextDetector:
+    return TextDetector(cfg)
 
 
 @functools.lru_cache(maxsize=1)
@@ -153,12 +203,14 @@ def _decode(result: ClipAnnotation, cfg: Config, for_caption: bool) -> ClipFrame
     try:
         frames = sample_clip(result.path, cfg.tools, size=a.frame_size,
                              tagger=FrameChoice(a.sampling, a.frames, a.peak_fraction),
-                             caption=caption)
+                             caption=caption, window=a.motion.window_frames,
+                             window_width=a.motion.flow_width)
     except HydrusMotionError as exc:
         result.errors.append(exc.message)
         return None
     result.frames, result.tagger_frames = frames.total, frames.tagger_indexes
     result.quality = measure(frames)
+    result.motion = measure_motion(frames, a.motion)
     return frames
 
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hydrus_motion.annotate.motion import cadence_of_tags
 from hydrus_motion.config import Config
 from hydrus_motion.dataset.captions import caption_for, caption_tags
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.review import ReviewedClip
+from hydrus_motion.hydrus.scheme import clean_tag
 from hydrus_motion.tools import read_json_object
 
 FORMAT_VERSION = 1
@@ -38,6 +40,7 @@ class DatasetEntry:
     width: int | None
     height: int | None
     source: dict[str, Any] = field(default_factory=dict)
+    cadence: int = 1  # frames per drawing (motion:on twos -> 2): the trainer's stride unit
 
     @property
     def file(self) -> str:
@@ -48,7 +51,7 @@ class DatasetEntry:
         return {"videoid": self.videoid, "file": self.file, "caption": self.caption,
                 "nl_caption": self.nl_caption, "tags": list(self.tags), "frames": self.frames,
                 "fps": self.fps, "width": self.width, "height": self.height,
-                "hydrus_hash": self.videoid, "source": self.source}
+                "hydrus_hash": self.videoid, "source": self.source, "cadence": self.cadence}
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,14 @@ def plan_entries(clips: Sequence[ReviewedClip],
             hint="caption them in Hydrus (or let annotation do it), or set "
                  "dataset.require_caption: false to caption them by their tags")
     entries, skipped = [], []
+    excluded = {clean_tag(t) for t in cfg.dataset.exclude_tags}
+    motion_ns = cfg.annotate.quality.namespace_motion
     for clip in sorted(clips, key=lambda c: c.hash):
+        hit = sorted(excluded.intersection(clean_tag(t) for t in clip.tags))
+        if hit:
+            skipped.append(Skipped(clip.hash, f"tagged {', '.join(hit)} "
+                                              "(dataset.exclude_tags)"))
+            continue
         note = (clip.caption or "").strip() or None
         caption = caption_for(note, clip.tags, cfg)
         if not caption:
@@ -82,7 +92,8 @@ def plan_entries(clips: Sequence[ReviewedClip],
         entries.append(DatasetEntry(
             videoid=clip.hash, caption=caption, nl_caption=note,
             tags=tuple(caption_tags(clip.tags, cfg)), **_geometry(clip),
-            source=_source(clip.provenance)))
+            source=_source(clip.provenance),
+            cadence=cadence_of_tags([clean_tag(t) for t in clip.tags], motion_ns)))
     return entries, skipped
 
 

@@ -92,6 +92,20 @@ MIGRATIONS = (
     """
     ALTER TABLE jobs ADD COLUMN waits INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: perceptual signatures of every annotated clip, for near duplicates across the
+    # whole library (store/signatures.py).
+    """
+    CREATE TABLE signatures (
+        sha256        TEXT PRIMARY KEY,
+        hashes        BLOB NOT NULL,   -- MAX_FRAMES little-endian uint64 dHashes, 0 = none
+        duplicate_of  TEXT,            -- the earlier clip it looks like, if any
+        distance      REAL,            -- mean nearest-hash distance to it, bits
+        relate        INTEGER NOT NULL DEFAULT 0,  -- 1: to be set as potential duplicates
+        related_at    REAL,            -- when Hydrus took the relationship
+        created_at    REAL NOT NULL
+    );
+    CREATE INDEX signatures_to_relate ON signatures(relate, related_at);
+    """,
 )
 
 QUEUED, PUSHED, DELETED, FAILED = "queued", "pushed", "deleted", "failed"

@@ -1,0 +1,197 @@
+"""Burned-in text (hard subtitles, channel logos, watermarks, captions) on the sampled
+frames, from PP-OCR's text detection model (DB: a per-pixel text probability map).
+
+The model ships inside the `rapidocr` wheel (extra `text`), so it installs from the
+package registry with no download at run time; we load only its detection .onnx with
+onnxruntime and never import rapidocr itself. Input: BGR, (x / 255 - 0.5) / 0.5, NCHW,
+sides multiples of 32. Output: (1, 1, H, W) probabilities. A box is a connected region
+above `pixel_threshold` whose mean probability reaches `box_threshold` (DB's "fast" box
+score); DB draws them shrunk, which does not matter for where they sit.
+
+Where a box sits (in fractions of the frame):
+- subtitle: in the lower third and at least a fifth of the width (a line of text);
+- logo: small (under a third of the width, under a sixth of the height), in a corner,
+  and at the same place in most sampled frames;
+- other: anything else (captions, signs, credits, text all over the frame).
+
+    detector = TextDetector(cfg.annotate.text)
+    detector.detect([[frame, frame], [frame]])   # one TextScore per clip
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from hydrus_motion.annotate.models import ModelError
+from hydrus_motion.config import TextConfig
+from hydrus_motion.errors import MissingExtra
+
+log = logging.getLogger(__name__)
+
+PACKAGE, MODEL = "rapidocr", "models/PP-OCRv6_det_small.onnx"
+MIN_SIDE_PX = 3  # boxes thinner than this (in model pixels) are noise, as PP-OCR drops them
+
+
+@dataclass(frozen=True)
+class Box:
+    x: float  # left, fraction of the width
+    y: float  # top, fraction of the height
+    w: float
+    h: float
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return self.x + self.w / 2, self.y + self.h / 2
+
+    def overlaps(self, other: Box) -> bool:
+        ix = max(0.0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
+        iy = max(0.0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
+        inter = ix * iy
+        return inter > 0.3 * min(self.w * self.h, other.w * other.h)
+
+
+@dataclass(frozen=True)
+class TextScore:
+    frames: int  # sampled frames looked at
+    text: float  # fraction of them with any text
+    subtitles: float  # ... with a subtitle-band line
+    logo: float  # ... with the clip's stable corner box
+    other: float  # ... with text elsewhere
+    area: float  # mean fraction of the frame covered by text boxes
+
+    def as_dict(self) -> dict[str, float]:
+        return {"text": round(self.text, 3), "subtitles": round(self.subtitles, 3),
+                "logo": round(self.logo, 3), "other_text": round(self.other, 3),
+                "text_area": round(self.area, 4), "text_frames": self.frames}
+
+
+def text_tags(score: TextScore, cfg: TextConfig, namespace: str = "quality") -> list[str]:
+    tags = []
+    if score.text >= cfg.text_min_fraction:
+        tags.append(f"{namespace}:text")
+    if score.subtitles >= cfg.subtitle_min_fraction:
+        tags.append(f"{namespace}:subtitles")
+    if score.logo >= cfg.logo_min_fraction:
+        tags.append(f"{namespace}:logo")
+    return tags
+
+
+def is_subtitle(b: Box) -> bool:
+    return b.centre[1] > 2 / 3 and b.w >= 0.2
+
+
+def is_corner(b: Box) -> bool:
+    cx, cy = b.centre
+    return b.w < 1 / 3 and b.h < 1 / 6 and (cx < 0.3 or cx > 0.7) and (cy < 0.25 or cy > 0.75)
+
+
+def score_boxes(per_frame: Sequence[Sequence[Box]]) -> TextScore:
+    """A clip's text score from the boxes found on each of its sampled frames."""
+    n = len(per_frame)
+    if not n:
+        return TextScore(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    corners = [b for boxes in per_frame for b in boxes if is_corner(b)]
+    # the logo: the corner box that recurs in the most frames
+    logo = max(corners, key=lambda c: sum(any(c.overlaps(b) for b in boxes)
+                                          for boxes in per_frame), default=None)
+    with_logo = [logo is not None and any(logo.overlaps(b) for b in boxes)
+                 for boxes in per_frame]
+    stable = sum(with_logo) >= 2 or n == 1
+    subs = other = 0
+    for boxes, has_logo in zip(per_frame, with_logo):
+        rest = [b for b in boxes if not (stable and has_logo and logo.overlaps(b))]
+        subs += any(is_subtitle(b) for b in rest)
+        other += any(not is_subtitle(b) for b in rest)
+    return TextScore(
+        frames=n, text=sum(bool(b) for b in per_frame) / n, subtitles=subs / n,
+        logo=(sum(with_logo) / n) if stable else 0.0, other=other / n,
+        area=float(np.mean([min(1.0, sum(b.w * b.h for b in boxes)) for boxes in per_frame])))
+
+
+def spread(frames: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
+    """`count` of `frames`, evenly spaced, first and last included."""
+    if len(frames) <= count:
+        return list(frames)
+    if count == 1:
+        return [frames[len(frames) // 2]]
+    return [frames[round(i * (len(frames) - 1) / (count - 1))] for i in range(count)]
+
+
+def model_path() -> Path:
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtra("the text detector", "text", PACKAGE)
+    path = Path(list(spec.submodule_search_locations)[0]) / MODEL
+    if not path.is_file():
+        raise ModelError(f"{path}: the installed {PACKAGE} has no text detection model there",
+                         hint="pip install 'hydrus-motion[text]' (rapidocr 3.x ships it)")
+    return path
+
+
+class TextDetector:
+    def __init__(self, cfg: TextConfig):
+        self.cfg = cfg
+        self._session: Any = None
+
+    def describe(self) -> dict[str, Any]:
+        c = self.cfg
+        return {"model": f"{PACKAGE}:{MODEL}", "size": c.size, "frames": c.frames,
+                "pixel_threshold": c.pixel_threshold, "box_threshold": c.box_threshold}
+
+    def detect(self, clips: Sequence[Sequence[np.ndarray]]) -> list[TextScore]:
+        """One score per clip from `cfg.frames` of its frames, spread evenly."""
+        return [score_boxes([self.boxes(f) for f in spread(frames, self.cfg.frames)])
+                for frames in clips]
+
+    def boxes(self, frame: np.ndarray) -> list[Box]:
+        session = self.session
+        h, w = frame.shape[:2]
+        scale = min(1.0, self.cfg.size / max(h, w))
+        mw, mh = (max(32, round(w * scale / 32) * 32), max(32, round(h * scale / 32) * 32))
+        x = cv2.resize(frame, (mw, mh), interpolation=cv2.INTER_AREA).astype(np.float32)
+        x = (x / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        try:
+            prob = session.run(None, {session.get_inputs()[0].name: x})[0][0, 0]
+        except Exception as exc:  # onnxruntime's errors share no public base class
+            raise ModelError(f"text detector failed on a {mw}x{mh} frame ({exc})") from None
+        mask = (prob > self.cfg.pixel_threshold).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+        found = []
+        for i in range(1, count):
+            bx, by, bw, bh, _ = stats[i]
+            if min(bw, bh) < MIN_SIDE_PX:
+                continue
+            if float(prob[labels == i].mean()) < self.cfg.box_threshold:
+                continue
+            found.append(Box(bx / mw, by / mh, bw / mw, bh / mh))
+        return found
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            path = model_path()
+            try:
+                import onnxruntime as ort
+            except ImportError as exc:
+                raise MissingExtra("the text detector", "text", exc.name or "onnxruntime"
+                                   ) from None
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            providers = ["CPUExecutionProvider"]
+            if self.cfg.device != "cpu" and "CUDAExecutionProvider" in \
+                    ort.get_available_providers():
+                providers.insert(0, "CUDAExecutionProvider")
+            try:
+                self._session = ort.InferenceSession(str(path), options, providers=providers)
+            except Exception as exc:
+                raise ModelError(f"{path}: onnxruntime cannot load it ({exc})") from None
+            log.info("text detector %s on %s", path.name, providers[0])
+        return self._session
