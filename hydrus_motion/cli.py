@@ -14,27 +14,37 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hydrus_motion import __version__
-from hydrus_motion.config import Config, as_dict, load_config, resolve_config_path
+from hydrus_motion import __version__, cli_config, cli_start
+from hydrus_motion.config import Config, as_dict, load_config
 from hydrus_motion.errors import HydrusMotionError
+from hydrus_motion.places import find_config
 
 log = logging.getLogger("hydrus_motion")
 
 
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """--config, --json, -v: accepted before the subcommand and after it. The subcommand's
+    copies default to SUPPRESS, so they never overwrite a value given before it."""
+    parser.add_argument("--config", metavar="FILE", default=default,
+                        help="YAML config (default: $HYDRUS_MOTION_CONFIG, else the user "
+                             "config file, else built-in defaults; see `config show`)")
+    parser.add_argument("--json", action="store_true", default=default,
+                        help="print one JSON document on stdout and nothing else there")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="debug logging, and other libraries' warnings")
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE",
-                        help="YAML config (default: $HYDRUS_MOTION_CONFIG, else built-in "
-                             "defaults; see config.example.yaml)")
-    common.add_argument("--json", action="store_true",
-                        help="print one JSON document on stdout and nothing else there")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _global_options(common, argparse.SUPPRESS)
 
     parser = argparse.ArgumentParser(
         prog="hydrus-motion",
         description="Turn videos into reviewed AnimateDiff motion datasets via Hydrus.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cli_start.add_parser(sub, common)
 
     p = sub.add_parser("scenes", parents=[common], help="find scene cuts, write the sidecar",
                        description="Detect every scene cut in VIDEO and write the sidecar "
@@ -110,14 +120,18 @@ def _parser() -> argparse.ArgumentParser:
                                "dataset changed (or resume an interrupted run), and put the "
                                "samples into Hydrus. Recorded in the run history; skipped if "
                                "another nightly run holds the lock.")
+    cli_config.add_parser(sub, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.json, args.verbose = bool(args.json), bool(args.verbose)
     _setup_logging(args.verbose)
     try:
-        cfg = load_config(resolve_config_path(args.config))
+        args.config_source = find_config(args.config)
+        # `config init` must work beside a broken config file; `config show` loads it itself
+        cfg = None if args.command == "config" else load_config(args.config_source.path)
         result, code = COMMANDS[args.command](args, cfg)
     except HydrusMotionError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -180,15 +194,17 @@ def cmd_slice(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], in
 
 
 def cmd_doctor(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    from hydrus_motion.doctor import run_checks
+    from hydrus_motion.doctor import config_check, run_checks
 
-    checks = run_checks(cfg)
+    checks = [config_check(args.config_source), *run_checks(cfg)]
     ok = all(c.ok for c in checks)
     if not args.json:
         for c in checks:
             print(f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
         print("all checks passed" if ok else "some checks failed")
-    return {"ok": ok, "checks": [vars(c) for c in checks], "config": as_dict(cfg)}, 0 if ok else 1
+    source = args.config_source
+    return {"ok": ok, "checks": [vars(c) for c in checks], "config": as_dict(cfg),
+            "config_file": source.path and str(source.path)}, 0 if ok else 1
 
 
 def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
@@ -356,22 +372,16 @@ def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
 
 
 def cmd_daemon(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    from hydrus_motion.daemon import Daemon
-
-    for handler in logging.getLogger().handlers:  # a long-running log wants the time
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
-                                               "%(message)s", "%Y-%m-%d %H:%M:%S"))
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # we log our own lines
-    logging.getLogger("watchdog").setLevel(logging.WARNING)
-    path = resolve_config_path(args.config)
-    code = Daemon(cfg, path.resolve() if path else None).run()
-    return {"stopped": True}, code
+    return cli_start.run_daemon(cfg, args.config_source.path)
 
 
 def cmd_status(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
     from hydrus_motion.status import gather, render
 
     doc = gather(cfg)
+    source = args.config_source
+    doc["config"] = {"file": source.path and str(source.path), "origin": str(source.origin),
+                     "described": source.describe()}
     if not args.json:
         print(render(doc))
     return doc, 0
@@ -399,4 +409,5 @@ def cmd_nightly(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], 
 COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "tag": cmd_tag, "ingest": cmd_ingest,
             "reconcile": cmd_reconcile, "daemon": cmd_daemon, "status": cmd_status,
             "doctor": cmd_doctor, "export": cmd_export, "train": cmd_train,
-            "nightly": cmd_nightly}
+            "nightly": cmd_nightly, "config": cli_config.cmd_config,
+            "start": cli_start.cmd_start}

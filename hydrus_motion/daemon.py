@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from hydrus_motion.config import Config, quarantine_dir, state_dir
-from hydrus_motion.errors import BadVideo, HydrusMotionError, SidecarError, UsageError
+from hydrus_motion.errors import BadVideo, HydrusMotionError, SidecarError
 from hydrus_motion.store.lock import LockHeld, ProcessLock
 
 log = logging.getLogger(__name__)
@@ -92,10 +92,11 @@ class Daemon:
         return 0
 
     def _watch_dir(self) -> Path:
-        if not self.cfg.daemon.watch_dir:
-            raise UsageError("daemon.watch_dir is not set",
-                             hint="set daemon.watch_dir in the config to the folder to watch")
-        watch = Path(self.cfg.daemon.watch_dir).expanduser()
+        from hydrus_motion.config import watch_dir
+
+        watch = watch_dir(self.cfg)
+        if self.cfg.daemon.watch_dir is None:  # the default folder: ours to create
+            watch.mkdir(parents=True, exist_ok=True)
         if not watch.is_dir():
             raise HydrusMotionError(f"{watch}: the watch folder does not exist",
                                     hint="create it, or fix daemon.watch_dir")

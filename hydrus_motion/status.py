@@ -56,6 +56,8 @@ def render(doc: dict[str, Any]) -> str:
     pid = doc["daemon"]["pid"]
     lines = [f"daemon: {f'running, pid {pid}' if pid else 'not running'}  "
              f"(state {doc['state_dir']})", "queue:"]
+    if "config" in doc:  # the CLI adds which file it read
+        lines.insert(0, f"config: {doc['config']['described']}")
     for stage, counts in doc["queue"].items():
         lines.append(f"  {stage:<10}" + "  ".join(f"{k} {v}" for k, v in counts.items()))
     lines.append("videos: " + (_pairs(doc["videos"]) or "none yet"))

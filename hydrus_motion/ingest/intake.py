@@ -13,7 +13,14 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from hydrus_motion.config import Config, archive_dir, clips_dir, quarantine_dir, state_dir
+from hydrus_motion.config import (
+    Config,
+    archive_dir,
+    clips_dir,
+    quarantine_dir,
+    state_dir,
+    watch_dir,
+)
 from hydrus_motion.ingest.content import file_sha256
 from hydrus_motion.ingest.dispose import finish_video
 from hydrus_motion.ingest.watch import SettleTracker, readable, scan
@@ -25,7 +32,7 @@ log = logging.getLogger(__name__)
 class Intake:
     def __init__(self, cfg: Config, queue: JobQueue, tracker: SettleTracker | None = None):
         self.cfg = cfg
-        self.root = Path(cfg.daemon.watch_dir or ".").expanduser()
+        self.root = watch_dir(cfg)
         self.queue = queue
         self.tracker = tracker or SettleTracker(cfg.daemon.settle_s)
         # our own folders may sit inside the watch folder; never take from them
