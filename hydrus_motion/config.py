@@ -327,6 +327,12 @@ class AnnotateConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
 
 
+# Video containers the watch folder takes by default (daemon.include).
+VIDEO_GLOBS = tuple(f"*.{ext}" for ext in (
+    "mp4", "m4v", "mkv", "webm", "mov", "avi", "ts", "m2ts", "mts", "mpg", "mpeg", "wmv",
+    "flv", "3gp", "ogv", "vob", "asf", "divx", "f4v"))
+
+
 @dataclass(frozen=True)
 class DaemonConfig:
     # The folder `hydrus-motion daemon` watches for new videos. null: `watch` in the
@@ -335,6 +341,12 @@ class DaemonConfig:
     watch_dir: str | None = None
     # Also take videos from folders inside watch_dir.
     recursive: bool = True
+    # Which files in watch_dir are videos to take: glob patterns matched, ignoring case,
+    # against the file name (or, with a "/", the path inside watch_dir). A file is taken
+    # when it matches an include and no exclude; all others (subtitles, .nfo, .info.json,
+    # thumbnails) are left where they are, never moved or quarantined.
+    include: tuple[str, ...] = VIDEO_GLOBS
+    exclude: tuple[str, ...] = ()
     # Where a video goes when done, and a broken one with its .reason.txt.
     # null: <state_dir>/archive and <state_dir>/quarantine.
     archive_dir: str | None = None

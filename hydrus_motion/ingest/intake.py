@@ -23,7 +23,7 @@ from hydrus_motion.config import (
 )
 from hydrus_motion.ingest.content import file_sha256
 from hydrus_motion.ingest.dispose import finish_video
-from hydrus_motion.ingest.watch import SettleTracker, readable, scan
+from hydrus_motion.ingest.watch import SettleTracker, WatchFilter, readable, scan
 from hydrus_motion.store.queue import ACTIVE, DUPLICATE, GAVE_UP, TAKEN, JobQueue
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,15 @@ class Intake:
         # our own folders may sit inside the watch folder; never take from them
         self.skip = tuple(p.resolve() for p in (archive_dir(cfg), quarantine_dir(cfg),
                                                 clips_dir(cfg), state_dir(cfg)))
+        self.wanted = WatchFilter(cfg.daemon.include, cfg.daemon.exclude)
         self.counts: Counter[str] = Counter()
         self.unlistable: str | None = None  # why the watch folder cannot be listed now
 
     def pass_once(self) -> int:
         """Look at every candidate once; returns how many are still settling."""
         try:
-            candidates = list(scan(self.root.resolve(), self.cfg.daemon.recursive, self.skip))
+            candidates = list(scan(self.root.resolve(), self.cfg.daemon.recursive, self.skip,
+                                   wanted=self.wanted))
         except OSError as exc:  # one line per outage, not one per rescan
             if self.unlistable is None:
                 log.warning("watch: cannot list %s (%s); trying again every rescan",
