@@ -85,6 +85,8 @@ def run_daemon(cfg: Config, config_path: Path | None) -> tuple[dict[str, Any], i
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
                                                "%(message)s", "%Y-%m-%d %H:%M:%S"))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # we log our own lines
-    logging.getLogger("watchdog").setLevel(logging.WARNING)
+    # watchdog reports a harmless race of its own at every stop as an ERROR
+    logging.getLogger("watchdog").setLevel(
+        logging.WARNING if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL)
     code = Daemon(cfg, config_path.resolve() if config_path else None).run()
     return {"stopped": True}, code

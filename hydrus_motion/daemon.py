@@ -132,6 +132,7 @@ class Daemon:
         from hydrus_motion.tools import children
 
         log.info("daemon: stopping at a safe point")
+        self.wake_scanner.set()  # the intake may be waiting for the next rescan (minutes)
         killed = children.stop()  # ffmpeg children die with their process groups
         if killed:
             log.info("daemon: stopped %d running ffmpeg/ffprobe process(es); their work "
