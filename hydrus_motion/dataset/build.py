@@ -70,7 +70,8 @@ def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResu
     wanted = {e.videoid for e in entries}
     removed = len(current_ids - wanted)
     info = read_dataset_json(current) if current else None
-    if info and info.get("dataset_id") == ident and wanted <= current_ids:
+    if info and info.get("dataset_id") == ident and wanted <= current_ids \
+            and _has_captions(current, entries):
         log.info("export: %d clips, unchanged since %s", len(entries), info.get("built_at"))
         return ExportResult(out, current, ident, False, entries, skipped, 0, len(entries), 0)
 
@@ -81,6 +82,8 @@ def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResu
     usual_permissions(staging)  # it becomes the dataset folder a trainer reads
     try:
         new = _fill_videos(gateway, entries, staging / VIDEOS, current)
+        for entry in entries:  # the training caption beside each clip (other trainers)
+            (staging / entry.caption_file).write_text(entry.caption, encoding="utf-8")
         (staging / "metadata.csv").write_text(metadata_csv(entries), encoding="utf-8")
         (staging / "manifest.jsonl").write_text(manifest_jsonl(entries), encoding="utf-8")
         if cfg.dataset.shards:
@@ -126,6 +129,11 @@ def _fill_videos(gateway: HydrusGateway, entries: Sequence[DatasetEntry], videos
         downloaded += 1
         log.debug("export: downloaded %s (%d bytes)", entry.videoid, size)
     return downloaded
+
+
+def _has_captions(build: Path, entries: Sequence[DatasetEntry]) -> bool:
+    """A build from before caption files were written gets them at the next export."""
+    return all((build / e.caption_file).is_file() for e in entries)
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
