@@ -18,6 +18,7 @@ from hydrus_motion import __version__, cli_config, cli_start
 from hydrus_motion.config import Config, as_dict, load_config
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.places import find_config
+from hydrus_motion.progress_bar import bars_wanted, progress_bar, progress_iter
 
 log = logging.getLogger("hydrus_motion")
 
@@ -162,7 +163,8 @@ def cmd_scenes(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
     from hydrus_motion.pipeline import detect_scenes
     from hydrus_motion.scenes.sidecar import default_sidecar_path
 
-    scenes = detect_scenes(args.video, cfg, args.sidecar)
+    with progress_bar("scenes", "frame", bars_wanted(args.json)) as progress:
+        scenes = detect_scenes(args.video, cfg, args.sidecar, progress=progress)
     sidecar = args.sidecar or default_sidecar_path(args.video)
     if not args.json:
         print(f"{args.video}: {len(scenes.scenes)} scenes in {scenes.frames} frames "
@@ -179,7 +181,8 @@ def cmd_scenes(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
 def cmd_slice(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
     from hydrus_motion.pipeline import slice_video
 
-    clips = slice_video(args.video, cfg, args.out, args.sidecar)
+    with progress_bar("slice", "video", bars_wanted(args.json)) as progress:
+        clips = slice_video(args.video, cfg, args.out, args.sidecar, progress=progress)
     if not args.json:
         for c in clips:
             print(f"{c.path}  frames {c.start_frame}-{c.end_frame} ({c.frames} frames, "
@@ -217,7 +220,7 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
     store = open_store(state_dir(cfg))
     gateway, hydrus_error = None, None
     videos, outcomes = [], []
-    for video in args.videos:
+    for video in progress_iter(args.videos, "ingest", "video", bars_wanted(args.json)):
         entry: dict[str, Any] = {"video": str(video), "ok": True, "error": None, "clips": []}
         videos.append(entry)
         try:
@@ -292,7 +295,8 @@ def cmd_export(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
     from hydrus_motion.pipeline import export
 
     out = args.out or dataset_dir(cfg)
-    result = export(connect_gateway(cfg), cfg, out)
+    with progress_bar("export", "clip", bars_wanted(args.json)) as progress:
+        result = export(connect_gateway(cfg), cfg, out, progress)
     for skipped in result.skipped:
         log.warning("export: %s left out: %s", skipped.videoid, skipped.reason)
     counts = {"new": result.new, "kept": result.kept, "removed": result.removed,
@@ -333,7 +337,8 @@ def cmd_tag(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]
         captioner=dataclasses.replace(a.captioner,
                                       model=chosen(args.captioner_model, a.captioner.model)))
     cfg = dataclasses.replace(cfg, annotate=a)
-    results = annotate_clips(args.clips, cfg)
+    with progress_bar("tag", "clip", bars_wanted(args.json)) as progress:
+        results = annotate_clips(args.clips, cfg, progress=progress)
     if not args.json:
         for r in results:
             _print_annotation(r.as_dict(cfg))

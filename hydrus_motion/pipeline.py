@@ -55,6 +55,7 @@ from hydrus_motion.hydrus.samples import announce, publish_samples
 from hydrus_motion.hydrus.scheme import annotated_notes, clip_notes, clip_tags
 from hydrus_motion.ingest.content import file_sha256
 from hydrus_motion.probe import frame_count_slack, probe_video
+from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.records import Clip, ClipSpan, SceneList, VideoInfo
 from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.base import SceneDetector
@@ -66,17 +67,22 @@ log = logging.getLogger(__name__)
 
 
 def detect_scenes(video: Path, cfg: Config, sidecar: Path | None = None,
-                  detector: SceneDetector | None = None) -> SceneList:
+                  detector: SceneDetector | None = None,
+                  progress: Progress = no_progress) -> SceneList:
     info = probe_video(video, cfg.tools)
-    scenes = (detector or make_detector(cfg)).detect(info)
+    scenes = (detector or make_detector(cfg)).detect(info, progress)
     write_sidecar(scenes, sidecar or default_sidecar_path(video))
     return scenes
 
 
 def slice_video(video: Path, cfg: Config, out_dir: Path, sidecar: Path | None = None,
-                cutter: ClipCutter | None = None) -> list[Clip]:
+                cutter: ClipCutter | None = None,
+                progress: Progress = no_progress) -> list[Clip]:
     info, spans = plan_video(video, cfg, sidecar)
-    return (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir)
+    progress(0, 1)  # today's cutter is one ffmpeg run per video: done when it is
+    clips = (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir)
+    progress(1, 1)
+    return clips
 
 
 def plan_video(video: Path, cfg: Config,
@@ -168,9 +174,10 @@ def reconcile(gateway: HydrusGateway, store: Store, cfg: Config) -> list[PushOut
     return push_clips(gateway, store, store.due(pushed_since=since))
 
 
-def export(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResult:
+def export(gateway: HydrusGateway, cfg: Config, out: Path,
+           progress: Progress = no_progress) -> ExportResult:
     """Approved clips, with the tags and captions people gave them, into the dataset at `out`."""
-    return export_dataset(gateway, cfg, out)
+    return export_dataset(gateway, cfg, out, progress)
 
 
 def sidecar_is_current(sidecar: Path, video: Path) -> bool:

@@ -37,6 +37,7 @@ from hydrus_motion.dataset.shards import write_shards
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.hydrus.review import approved_clips
+from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.tools import point_link, usual_permissions
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,9 @@ class ExportResult:
     removed: int  # in the previous build, no longer approved (or deleted)
 
 
-def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResult:
+def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path,
+                   progress: Progress = no_progress) -> ExportResult:
+    """Build the dataset at `out`; `progress(clips in the build, clips in all)`."""
     out = out.absolute()
     _check_out(out)
     entries, skipped = plan_entries(approved_clips(gateway, cfg), cfg)
@@ -81,7 +84,7 @@ def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResu
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=builds))
     usual_permissions(staging)  # it becomes the dataset folder a trainer reads
     try:
-        new = _fill_videos(gateway, entries, staging / VIDEOS, current)
+        new = _fill_videos(gateway, entries, staging / VIDEOS, current, progress)
         for entry in entries:  # the training caption beside each clip (other trainers)
             (staging / entry.caption_file).write_text(entry.caption, encoding="utf-8")
         (staging / "metadata.csv").write_text(metadata_csv(entries), encoding="utf-8")
@@ -115,19 +118,20 @@ def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResu
 
 
 def _fill_videos(gateway: HydrusGateway, entries: Sequence[DatasetEntry], videos: Path,
-                 current: Path | None) -> int:
+                 current: Path | None, progress: Progress) -> int:
     """Link what the current build has, download the rest; returns how many downloaded."""
     videos.mkdir()
     downloaded = 0
-    for entry in entries:
+    for done, entry in enumerate(entries, start=1):
         dest = videos / f"{entry.videoid}.mp4"
         old = current / entry.file if current else None
         if old is not None and old.is_file():
             _link_or_copy(old, dest)
-            continue
-        size = gateway.download(entry.videoid, dest)
-        downloaded += 1
-        log.debug("export: downloaded %s (%d bytes)", entry.videoid, size)
+        else:
+            size = gateway.download(entry.videoid, dest)
+            downloaded += 1
+            log.debug("export: downloaded %s (%d bytes)", entry.videoid, size)
+        progress(done, len(entries))
     return downloaded
 
 
