@@ -19,6 +19,7 @@ from hydrus_motion.config import Config, as_dict, load_config
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.places import find_config
 from hydrus_motion.progress_bar import bars_wanted, progress_bar, progress_iter
+from hydrus_motion.quiet import quiet_third_parties
 
 log = logging.getLogger("hydrus_motion")
 
@@ -157,6 +158,7 @@ def _setup_logging(verbose: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
     if not verbose:  # third-party chatter stays out of an operator's view
         logging.getLogger("pyscenedetect").setLevel(logging.WARNING)
+    quiet_third_parties(verbose)  # and their warnings, here and in our children
 
 
 def cmd_scenes(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
