@@ -25,6 +25,7 @@ def run_checks(cfg: Config) -> list[Check]:
     if checks[0].ok:
         checks.append(_encoder(cfg))
     checks.append(_scenedetect())
+    checks.extend(_model_checks(cfg))
     checks.extend(_hydrus(cfg))
     checks.extend(daemon_checks(cfg))
     return checks
@@ -33,6 +34,12 @@ def run_checks(cfg: Config) -> list[Check]:
 def config_check(source) -> Check:
     """Which config file this run read (a places.ConfigSource); loading it already worked."""
     return Check("config", True, source.describe())
+
+
+def _model_checks(cfg: Config) -> list[Check]:
+    from hydrus_motion.doctor_models import model_checks  # it imports Check from here
+
+    return model_checks(cfg)
 
 
 def _tool(name: str, configured: str, cfg: Config) -> Check:
