@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hydrus_motion import __version__, cli_config, cli_start
+from hydrus_motion import __version__, cli_config, cli_start, cli_tag
 from hydrus_motion.config import Config, as_dict, load_config
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.places import find_config
@@ -325,53 +325,6 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], in
     return run, 0
 
 
-def cmd_tag(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    import dataclasses
-
-    from hydrus_motion.annotate import annotate_clips
-
-    def chosen(value: str | None, current: str | None) -> str | None:
-        return current if value is None else (None if value.lower() == "none" else value)
-
-    a = cfg.annotate
-    a = dataclasses.replace(
-        a, tagger=dataclasses.replace(a.tagger, model=chosen(args.tagger_model, a.tagger.model)),
-        captioner=dataclasses.replace(a.captioner,
-                                      model=chosen(args.captioner_model, a.captioner.model)))
-    cfg = dataclasses.replace(cfg, annotate=a)
-    with progress_bar("tag", "clip", bars_wanted(args.json)) as progress:
-        results = annotate_clips(args.clips, cfg, progress=progress)
-    if not args.json:
-        for r in results:
-            _print_annotation(r.as_dict(cfg))
-    failed = sum(not r.ok for r in results)
-    _summary_line("tag", f"{len(results)} clip(s)", {"failed": failed})
-    return {"clips": [r.as_dict(cfg) for r in results],
-            "summary": {"clips": len(results), "failed": failed}}, 1 if failed else 0
-
-
-def _print_annotation(a: dict[str, Any]) -> None:
-    print(a["path"])
-    for error in a["errors"]:
-        print(f"  error: {error}")
-    if a["quality"]:
-        q = a["quality"]
-        print(f"  quality: motion {q['motion']}, sharpness {q['sharpness']}, "
-              f"brightness {q['brightness']}"
-              + (f", near duplicate of {a['near_duplicate_of']}" if a["near_duplicate_of"]
-                 else ""))
-    if a["tags"]:
-        scored = {**a["tags"]["character"], **a["tags"]["general"]}
-        print("  tags: " + ", ".join(f"{t} ({s:.2f})" for t, s in scored.items()))
-        if a["tags"]["rating"]:
-            print("  rating: " + ", ".join(f"{t} ({s:.2f})"
-                                           for t, s in a["tags"]["rating"].items()))
-    if a["caption"] is not None:
-        print(f"  caption: {a['caption']}")
-    if a["hydrus_tags"]:
-        print("  hydrus tags: " + ", ".join(a["hydrus_tags"]))
-
-
 def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
     """The one line an operator reads at the end of a run (stderr, so --json stays clean)."""
     detail = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
@@ -413,8 +366,8 @@ def cmd_nightly(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], 
     return result, code
 
 
-COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "tag": cmd_tag, "ingest": cmd_ingest,
-            "reconcile": cmd_reconcile, "daemon": cmd_daemon, "status": cmd_status,
-            "doctor": cmd_doctor, "export": cmd_export, "train": cmd_train,
-            "nightly": cmd_nightly, "config": cli_config.cmd_config,
+COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "tag": cli_tag.cmd_tag,
+            "ingest": cmd_ingest, "reconcile": cmd_reconcile, "daemon": cmd_daemon,
+            "status": cmd_status, "doctor": cmd_doctor, "export": cmd_export,
+            "train": cmd_train, "nightly": cmd_nightly, "config": cli_config.cmd_config,
             "start": cli_start.cmd_start}
