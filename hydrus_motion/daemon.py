@@ -70,9 +70,10 @@ class Daemon:
             last = RunLog(store).last("nightly", 1)
             next_run = schedule.start(last[0].started_at if last else None)
         d = self.cfg.daemon
-        log.info("daemon: watching %s (%s, settle %gs, rescan %gs); state %s; workers: %d cpu, "
-                 "%d gpu, 1 hydrus; nightly %s; %d interrupted job(s) resumed", watch,
-                 "recursive" if d.recursive else "top level only", d.settle_s, d.rescan_s,
+        log.info("daemon: watching %s (%s, settle %gs, rescan %gs); config %s; state %s; "
+                 "workers: %d cpu, %d gpu, 1 hydrus; nightly %s; %d interrupted job(s) "
+                 "resumed", watch, "recursive" if d.recursive else "top level only",
+                 d.settle_s, d.rescan_s, self.config_path or "none (built-in defaults)",
                  state_dir(self.cfg), d.cpu_workers, d.gpu_workers,
                  f"'{self.cfg.nightly.cron}', next {next_run.isoformat(timespec='minutes')}"
                  if next_run else "off", recovered)
