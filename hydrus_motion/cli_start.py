@@ -4,7 +4,8 @@
 platform keeps configs when there is none, creates the watch folder (default: `watch`
 in the platform's data folder), says where it watches, where the config is and what to
 do in Hydrus, and runs the daemon. Without an access key clips are cut and queued; they
-are pushed once a key is set and the daemon started again.
+are pushed once a key is saved in the config file (or set in the environment and the
+daemon started again).
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def banner(cfg: Config, source: ConfigSource, watch: Path, wrote: Path | None) -
     if access_key(cfg) is None:
         lines += ["hydrus: no access key yet: clips are cut and queued, and pushed once a "
                   "key is set.", *(f"  {step}" for step in HYDRUS_STEPS),
-                  "  Then put the 64-hex key in HYDRUS_MOTION_ACCESS_KEY (or hydrus."
-                  f"access_key in {source.path}) and start again."]
+                  f"  Then save the 64-hex key as hydrus.access_key in {source.path} (taken "
+                  "within hydrus_retry_s, no restart), or set HYDRUS_MOTION_ACCESS_KEY and "
+                  "start again."]
     else:
         lines.append(f"hydrus: {cfg.hydrus.api_url}: clips arrive tagged "
                      f"'{cfg.hydrus.tags.pending}'; tag them '{cfg.hydrus.tags.approved}' "

@@ -204,7 +204,7 @@ class Daemon:
     def _hydrus_loop(self) -> None:
         from hydrus_motion.hydrus.link import HydrusLink
 
-        link = HydrusLink(self.cfg, self.stop)
+        link = HydrusLink(self.cfg, self.stop, self.config_path)
         while not self.stop.is_set():
             if not link.connect():
                 self.stop.wait(self.cfg.daemon.hydrus_retry_s)
