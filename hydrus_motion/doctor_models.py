@@ -30,7 +30,8 @@ def model_checks(cfg: Config) -> list[Check]:
 
 def cached_folder(spec: str, required: tuple[str, ...]) -> tuple[Path | None, str]:
     """A local folder for `spec` without downloading: the folder itself, or the repo's
-    snapshot in the Hugging Face cache. (None, why) when it is in neither."""
+    snapshot in the Hugging Face cache. (None, why) when it is in neither; why starts
+    with "later: " when a first use may still download it (not offline)."""
     path = Path(spec).expanduser()
     if path.is_dir():
         return path, f"folder {path}"
@@ -42,8 +43,13 @@ def cached_folder(spec: str, required: tuple[str, ...]) -> tuple[Path | None, st
         folder = Path(snapshot_download(spec, local_files_only=True,
                                         allow_patterns=list(required) or None))
     except Exception:  # LocalEntryNotFoundError, or not a valid repo id
-        return None, (f"{spec!r} is not in the Hugging Face cache: it is downloaded on first "
-                      "use (needs network), or give a local folder")
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            return None, (f"{spec!r} is not in the Hugging Face cache and HF_HUB_OFFLINE is "
+                          "set: run once online to cache it, or give a local folder")
+        return None, (f"later: {spec!r} is not in the Hugging Face cache yet; it is "
+                      "downloaded on first use (needs network)")
     missing = [name for name in required if not (folder / name).is_file()]
     if missing:
         return None, f"{spec!r} in the Hugging Face cache lacks {', '.join(missing)}"
@@ -61,7 +67,7 @@ def _tagger(cfg: Config) -> Check:
                      "'hydrus-motion[tag]' (or [tag-gpu]), or set annotate.tagger.model: null")
     folder, where = cached_folder(t.model, MODEL_FILES)
     if folder is None:
-        return Check("tagger model", False, where)
+        return _not_here("tagger model", where)
     tagger = WdTagger(replace(t, model=str(folder)))
     try:
         tagger.session  # noqa: B018 - loading is the check
@@ -81,9 +87,10 @@ def _captioner(cfg: Config) -> Check:
         return Check("captioner model", False, f"the captioner needs {missing[0]}: pip install "
                      "'hydrus-motion[caption]', or set annotate.captioner.model: null")
     folder, where = cached_folder(c.model, ())
-    if folder is None or not (folder / "config.json").is_file():
-        return Check("captioner model", False, where if folder is None else
-                     f"{where} has no config.json")
+    if folder is None:
+        return _not_here("captioner model", where)
+    if not (folder / "config.json").is_file():
+        return Check("captioner model", False, f"{where} has no config.json")
     import torch
     from transformers import AutoConfig, AutoProcessor
 
@@ -100,6 +107,11 @@ def _captioner(cfg: Config) -> Check:
                      f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
     return Check("captioner model", True, f"{where}: {config.model_type} config and processor "
                                           "load (weights load on first use)")
+
+
+def _not_here(name: str, why: str) -> Check:
+    later = why.startswith("later: ")
+    return Check(name, later, why.removeprefix("later: "))
 
 
 def _base_model(cfg: Config) -> Check:
