@@ -14,27 +14,39 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hydrus_motion import __version__
-from hydrus_motion.config import Config, as_dict, load_config, resolve_config_path
+from hydrus_motion import __version__, cli_config, cli_start, cli_tag
+from hydrus_motion.config import Config, as_dict, load_config
 from hydrus_motion.errors import HydrusMotionError
+from hydrus_motion.places import find_config
+from hydrus_motion.progress_bar import bars_wanted, progress_bar, progress_iter
+from hydrus_motion.quiet import quiet_third_parties
 
 log = logging.getLogger("hydrus_motion")
 
 
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """--config, --json, -v: accepted before the subcommand and after it. The subcommand's
+    copies default to SUPPRESS, so they never overwrite a value given before it."""
+    parser.add_argument("--config", metavar="FILE", default=default,
+                        help="YAML config (default: $HYDRUS_MOTION_CONFIG, else the user "
+                             "config file, else built-in defaults; see `config show`)")
+    parser.add_argument("--json", action="store_true", default=default,
+                        help="print one JSON document on stdout and nothing else there")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="debug logging, and other libraries' warnings")
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE",
-                        help="YAML config (default: $HYDRUS_MOTION_CONFIG, else built-in "
-                             "defaults; see config.example.yaml)")
-    common.add_argument("--json", action="store_true",
-                        help="print one JSON document on stdout and nothing else there")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _global_options(common, argparse.SUPPRESS)
 
     parser = argparse.ArgumentParser(
         prog="hydrus-motion",
         description="Turn videos into reviewed AnimateDiff motion datasets via Hydrus.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cli_start.add_parser(sub, common)
 
     p = sub.add_parser("scenes", parents=[common], help="find scene cuts, write the sidecar",
                        description="Detect every scene cut in VIDEO and write the sidecar "
@@ -117,14 +129,18 @@ def _parser() -> argparse.ArgumentParser:
                                "dataset changed (or resume an interrupted run), and put the "
                                "samples into Hydrus. Recorded in the run history; skipped if "
                                "another nightly run holds the lock.")
+    cli_config.add_parser(sub, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.json, args.verbose = bool(args.json), bool(args.verbose)
     _setup_logging(args.verbose)
     try:
-        cfg = load_config(resolve_config_path(args.config))
+        args.config_source = find_config(args.config)
+        # `config init` must work beside a broken config file; `config show` loads it itself
+        cfg = None if args.command == "config" else load_config(args.config_source.path)
         result, code = COMMANDS[args.command](args, cfg)
     except HydrusMotionError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -162,13 +178,15 @@ def _setup_logging(verbose: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
     if not verbose:  # third-party chatter stays out of an operator's view
         logging.getLogger("pyscenedetect").setLevel(logging.WARNING)
+    quiet_third_parties(verbose)  # and their warnings, here and in our children
 
 
 def cmd_scenes(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
     from hydrus_motion.pipeline import detect_scenes
     from hydrus_motion.scenes.sidecar import default_sidecar_path
 
-    scenes = detect_scenes(args.video, cfg, args.sidecar)
+    with progress_bar("scenes", "frame", bars_wanted(args.json)) as progress:
+        scenes = detect_scenes(args.video, cfg, args.sidecar, progress=progress)
     sidecar = args.sidecar or default_sidecar_path(args.video)
     if not args.json:
         print(f"{args.video}: {len(scenes.scenes)} scenes in {scenes.frames} frames "
@@ -185,7 +203,8 @@ def cmd_scenes(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
 def cmd_slice(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
     from hydrus_motion.pipeline import slice_planned
 
-    result = slice_planned(args.video, cfg, args.out, args.sidecar)
+    with progress_bar("slice", "clip", bars_wanted(args.json)) as progress:
+        result = slice_planned(args.video, cfg, args.out, args.sidecar, progress=progress)
     clips = result.clips
     drops = result.plan.drop_summary(cfg.clips.min_frames)
     if not args.json:
@@ -206,15 +225,17 @@ def cmd_slice(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], in
 
 
 def cmd_doctor(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    from hydrus_motion.doctor import run_checks
+    from hydrus_motion.doctor import config_check, run_checks
 
-    checks = run_checks(cfg)
+    checks = [config_check(args.config_source), *run_checks(cfg)]
     ok = all(c.ok for c in checks)
     if not args.json:
         for c in checks:
             print(f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
         print("all checks passed" if ok else "some checks failed")
-    return {"ok": ok, "checks": [vars(c) for c in checks], "config": as_dict(cfg)}, 0 if ok else 1
+    source = args.config_source
+    return {"ok": ok, "checks": [vars(c) for c in checks], "config": as_dict(cfg),
+            "config_file": source.path and str(source.path)}, 0 if ok else 1
 
 
 def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
@@ -227,7 +248,7 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
     store = open_store(state_dir(cfg))
     gateway, hydrus_error = None, None
     videos, outcomes = [], []
-    for video in args.videos:
+    for video in progress_iter(args.videos, "ingest", "video", bars_wanted(args.json)):
         entry: dict[str, Any] = {"video": str(video), "ok": True, "error": None, "clips": []}
         videos.append(entry)
         try:
@@ -315,7 +336,8 @@ def cmd_export(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
     from hydrus_motion.pipeline import export
 
     out = args.out or dataset_dir(cfg)
-    result = export(connect_gateway(cfg), cfg, out)
+    with progress_bar("export", "clip", bars_wanted(args.json)) as progress:
+        result = export(connect_gateway(cfg), cfg, out, progress)
     for skipped in result.skipped:
         log.warning("export: %s left out: %s", skipped.videoid, skipped.reason)
     counts = {"new": result.new, "kept": result.kept, "removed": result.removed,
@@ -342,52 +364,6 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], in
     return run, 0
 
 
-def cmd_tag(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    import dataclasses
-
-    from hydrus_motion.annotate import annotate_clips
-
-    def chosen(value: str | None, current: str | None) -> str | None:
-        return current if value is None else (None if value.lower() == "none" else value)
-
-    a = cfg.annotate
-    a = dataclasses.replace(
-        a, tagger=dataclasses.replace(a.tagger, model=chosen(args.tagger_model, a.tagger.model)),
-        captioner=dataclasses.replace(a.captioner,
-                                      model=chosen(args.captioner_model, a.captioner.model)))
-    cfg = dataclasses.replace(cfg, annotate=a)
-    results = annotate_clips(args.clips, cfg)
-    if not args.json:
-        for r in results:
-            _print_annotation(r.as_dict(cfg))
-    failed = sum(not r.ok for r in results)
-    _summary_line("tag", f"{len(results)} clip(s)", {"failed": failed})
-    return {"clips": [r.as_dict(cfg) for r in results],
-            "summary": {"clips": len(results), "failed": failed}}, 1 if failed else 0
-
-
-def _print_annotation(a: dict[str, Any]) -> None:
-    print(a["path"])
-    for error in a["errors"]:
-        print(f"  error: {error}")
-    if a["quality"]:
-        q = a["quality"]
-        print(f"  quality: motion {q['motion']}, sharpness {q['sharpness']}, "
-              f"brightness {q['brightness']}"
-              + (f", near duplicate of {a['near_duplicate_of']}" if a["near_duplicate_of"]
-                 else ""))
-    if a["tags"]:
-        scored = {**a["tags"]["character"], **a["tags"]["general"]}
-        print("  tags: " + ", ".join(f"{t} ({s:.2f})" for t, s in scored.items()))
-        if a["tags"]["rating"]:
-            print("  rating: " + ", ".join(f"{t} ({s:.2f})"
-                                           for t, s in a["tags"]["rating"].items()))
-    if a["caption"] is not None:
-        print(f"  caption: {a['caption']}")
-    if a["hydrus_tags"]:
-        print("  hydrus tags: " + ", ".join(a["hydrus_tags"]))
-
-
 def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
     """The one line an operator reads at the end of a run (stderr, so --json stays clean)."""
     detail = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
@@ -395,22 +371,16 @@ def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
 
 
 def cmd_daemon(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    from hydrus_motion.daemon import Daemon
-
-    for handler in logging.getLogger().handlers:  # a long-running log wants the time
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
-                                               "%(message)s", "%Y-%m-%d %H:%M:%S"))
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # we log our own lines
-    logging.getLogger("watchdog").setLevel(logging.WARNING)
-    path = resolve_config_path(args.config)
-    code = Daemon(cfg, path.resolve() if path else None).run()
-    return {"stopped": True}, code
+    return cli_start.run_daemon(cfg, args.config_source.path)
 
 
 def cmd_status(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
     from hydrus_motion.status import gather, render
 
     doc = gather(cfg)
+    source = args.config_source
+    doc["config"] = {"file": source.path and str(source.path), "origin": str(source.origin),
+                     "described": source.describe()}
     if not args.json:
         print(render(doc))
     return doc, 0
@@ -454,7 +424,8 @@ def cmd_retry(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], in
     return {"retried": [vars(r) for r in done], "not_found": missing}, 1 if missing else 0
 
 
-COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "tag": cmd_tag, "ingest": cmd_ingest,
-            "reconcile": cmd_reconcile, "daemon": cmd_daemon, "status": cmd_status,
-            "doctor": cmd_doctor, "export": cmd_export, "train": cmd_train,
-            "nightly": cmd_nightly, "retry": cmd_retry}
+COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "tag": cli_tag.cmd_tag,
+            "ingest": cmd_ingest, "reconcile": cmd_reconcile, "daemon": cmd_daemon,
+            "status": cmd_status, "doctor": cmd_doctor, "export": cmd_export,
+            "train": cmd_train, "nightly": cmd_nightly, "config": cli_config.cmd_config,
+            "start": cli_start.cmd_start, "retry": cmd_retry}

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from hydrus_motion import places
 from hydrus_motion.errors import ConfigError
 
-ENV_VAR = "HYDRUS_MOTION_CONFIG"
+ENV_VAR = places.ENV_VAR
 ACCESS_KEY_ENV = "HYDRUS_MOTION_ACCESS_KEY"
 
 DetectorName = Literal["adaptive", "content", "hash", "histogram", "threshold", "transnetv2"]
@@ -162,8 +163,10 @@ class ToolsConfig:
 
 @dataclass(frozen=True)
 class PathsConfig:
-    # Local state (the SQLite record of every clip and push). `~` is expanded.
-    state_dir: str = "~/.local/state/hydrus-motion"
+    # Local state (the SQLite record of every clip and push). `~` is expanded. null: the
+    # platform's state folder ($XDG_STATE_HOME/hydrus-motion, else
+    # ~/.local/state/hydrus-motion on Linux; %LOCALAPPDATA%\hydrus-motion on Windows).
+    state_dir: str | None = None
     # Where ingest writes clips (one folder per source video); null: <state_dir>/clips.
     # Keep them: reconcile re-uploads from here if Hydrus lost a file.
     clips_dir: str | None = None
@@ -413,12 +416,26 @@ class AnnotateConfig:
     duplicates: DuplicatesConfig = field(default_factory=DuplicatesConfig)
 
 
+# Video containers the watch folder takes by default (daemon.include).
+VIDEO_GLOBS = tuple(f"*.{ext}" for ext in (
+    "mp4", "m4v", "mkv", "webm", "mov", "avi", "ts", "m2ts", "mts", "mpg", "mpeg", "wmv",
+    "flv", "3gp", "ogv", "vob", "asf", "divx", "f4v"))
+
+
 @dataclass(frozen=True)
 class DaemonConfig:
-    # The folder `hydrus-motion daemon` watches for new videos (required for the daemon).
+    # The folder `hydrus-motion daemon` watches for new videos. null: `watch` in the
+    # platform's data folder ($XDG_DATA_HOME/hydrus-motion/watch, else
+    # ~/.local/share/hydrus-motion/watch on Linux), created when missing.
     watch_dir: str | None = None
     # Also take videos from folders inside watch_dir.
     recursive: bool = True
+    # Which files in watch_dir are videos to take: glob patterns matched, ignoring case,
+    # against the file name (or, with a "/", the path inside watch_dir). A file is taken
+    # when it matches an include and no exclude; all others (subtitles, .nfo, .info.json,
+    # thumbnails) are left where they are, never moved or quarantined.
+    include: tuple[str, ...] = VIDEO_GLOBS
+    exclude: tuple[str, ...] = ()
     # Where a video goes when done, and a broken one with its .reason.txt.
     # null: <state_dir>/archive and <state_dir>/quarantine.
     archive_dir: str | None = None
@@ -500,9 +517,8 @@ class Config:
 
 
 def resolve_config_path(cli_value: str | None) -> Path | None:
-    """`--config` wins over HYDRUS_MOTION_CONFIG; neither means all defaults."""
-    value = cli_value or os.environ.get(ENV_VAR)
-    return Path(value) if value else None
+    """The config file to read: see places.find_config (None: all defaults)."""
+    return places.find_config(cli_value).path
 
 
 def load_config(path: Path | None) -> Config:
@@ -608,7 +624,16 @@ def access_key(cfg: Config) -> str | None:
 
 
 def state_dir(cfg: Config) -> Path:
+    if cfg.paths.state_dir is None:
+        return places.user_state_dir()
     return Path(cfg.paths.state_dir).expanduser()
+
+
+def watch_dir(cfg: Config) -> Path:
+    """daemon.watch_dir, or the default watch folder in the platform's data folder."""
+    if cfg.daemon.watch_dir is None:
+        return places.default_watch_dir()
+    return Path(cfg.daemon.watch_dir).expanduser()
 
 
 def clips_dir(cfg: Config) -> Path:

@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from hydrus_motion.config import Config, quarantine_dir, state_dir
-from hydrus_motion.errors import HydrusMotionError, UsageError
+from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.store.lock import LockHeld, ProcessLock
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,10 @@ class Daemon:
             last = RunLog(store).last_attempt("nightly")  # skipped or killed runs: not run
             next_run = schedule.start(last.started_at if last else None)
         d = self.cfg.daemon
-        log.info("daemon: watching %s (%s, settle %gs, rescan %gs); state %s; workers: %d cpu, "
-                 "%d gpu, 1 hydrus; nightly %s; %d interrupted job(s) resumed", watch,
-                 "recursive" if d.recursive else "top level only", d.settle_s, d.rescan_s,
+        log.info("daemon: watching %s (%s, settle %gs, rescan %gs); config %s; state %s; "
+                 "workers: %d cpu, %d gpu, 1 hydrus; nightly %s; %d interrupted job(s) "
+                 "resumed", watch, "recursive" if d.recursive else "top level only",
+                 d.settle_s, d.rescan_s, self.config_path or "none (built-in defaults)",
                  state_dir(self.cfg), d.cpu_workers, d.gpu_workers,
                  f"'{self.cfg.nightly.cron}', next {next_run.isoformat(timespec='minutes')}"
                  if next_run else "off", recovered)
@@ -93,10 +94,11 @@ class Daemon:
         return 0
 
     def _watch_dir(self) -> Path:
-        if not self.cfg.daemon.watch_dir:
-            raise UsageError("daemon.watch_dir is not set",
-                             hint="set daemon.watch_dir in the config to the folder to watch")
-        watch = Path(self.cfg.daemon.watch_dir).expanduser()
+        from hydrus_motion.config import watch_dir
+
+        watch = watch_dir(self.cfg)
+        if self.cfg.daemon.watch_dir is None:  # the default folder: ours to create
+            watch.mkdir(parents=True, exist_ok=True)
         if not watch.is_dir():
             raise HydrusMotionError(f"{watch}: the watch folder does not exist",
                                     hint="create it, or fix daemon.watch_dir")
@@ -132,6 +134,7 @@ class Daemon:
         from hydrus_motion.tools import children
 
         log.info("daemon: stopping at a safe point")
+        self.wake_scanner.set()  # the intake may be waiting for the next rescan (minutes)
         killed = children.stop()  # ffmpeg children die with their process groups
         if killed:
             log.info("daemon: stopped %d running ffmpeg/ffprobe process(es); their work "
@@ -219,7 +222,7 @@ class Daemon:
     def _hydrus_loop(self) -> None:
         from hydrus_motion.hydrus.link import HydrusLink
 
-        link = HydrusLink(self.cfg, self.stop)
+        link = HydrusLink(self.cfg, self.stop, self.config_path)
         while not self.stop.is_set():
             if not link.connect():
                 self.stop.wait(self.cfg.daemon.hydrus_retry_s)

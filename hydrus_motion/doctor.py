@@ -25,9 +25,21 @@ def run_checks(cfg: Config) -> list[Check]:
     if checks[0].ok:
         checks.append(_encoder(cfg))
     checks.append(_scenedetect())
+    checks.extend(_model_checks(cfg))
     checks.extend(_hydrus(cfg))
     checks.extend(daemon_checks(cfg))
     return checks
+
+
+def config_check(source) -> Check:
+    """Which config file this run read (a places.ConfigSource); loading it already worked."""
+    return Check("config", True, source.describe())
+
+
+def _model_checks(cfg: Config) -> list[Check]:
+    from hydrus_motion.doctor_models import model_checks  # it imports Check from here
+
+    return model_checks(cfg)
 
 
 def _tool(name: str, configured: str, cfg: Config) -> Check:
@@ -179,12 +191,12 @@ def _state_folder(folder) -> Check:
 
 def _watch_folder(cfg: Config) -> Check:
     import os
-    from pathlib import Path
 
-    if not cfg.daemon.watch_dir:
-        return Check("watch folder", True, "daemon.watch_dir not set (only `hydrus-motion "
-                                           "daemon` needs it)")
-    folder = Path(cfg.daemon.watch_dir).expanduser()
+    from hydrus_motion.config import watch_dir
+
+    folder = watch_dir(cfg)
+    if cfg.daemon.watch_dir is None and not folder.exists():
+        return _writable("watch folder", folder)  # the default: the daemon creates it
     if not folder.is_dir():
         return Check("watch folder", False, f"{folder} does not exist or is not a folder")
     if not os.access(folder, os.R_OK | os.X_OK):

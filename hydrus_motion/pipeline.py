@@ -57,7 +57,7 @@ from hydrus_motion.hydrus.samples import announce, publish_samples
 from hydrus_motion.hydrus.scheme import annotated_notes, clip_notes, clip_tags
 from hydrus_motion.ingest.content import file_sha256, source_fingerprint
 from hydrus_motion.probe import frame_count_slack, probe_video
-from hydrus_motion.progress import Progress
+from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.records import Clip, ClipPlan, ClipSpan, SceneList, VideoInfo
 from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.bars import sample_crops
@@ -77,9 +77,10 @@ log = logging.getLogger(__name__)
 
 
 def detect_scenes(video: Path, cfg: Config, sidecar: Path | None = None,
-                  detector: SceneDetector | None = None) -> SceneList:
+                  detector: SceneDetector | None = None,
+                  progress: Progress = no_progress) -> SceneList:
     info = probe_video(video, cfg.tools)
-    scenes = (detector or make_detector(cfg)).detect(info)
+    scenes = (detector or make_detector(cfg)).detect(info, progress)
     write_sidecar(scenes, sidecar or default_sidecar_path(video), source_fingerprint(video))
     return scenes
 
@@ -231,9 +232,10 @@ def reconcile(gateway: HydrusGateway, store: Store, cfg: Config) -> list[PushOut
     return push_clips(gateway, store, store.due(pushed_since=since))
 
 
-def export(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResult:
+def export(gateway: HydrusGateway, cfg: Config, out: Path,
+           progress: Progress = no_progress) -> ExportResult:
     """Approved clips, with the tags and captions people gave them, into the dataset at `out`."""
-    return export_dataset(gateway, cfg, out)
+    return export_dataset(gateway, cfg, out, progress)
 
 
 def source_clips_dir(cfg: Config, video: Path, source_sha256: str) -> Path:

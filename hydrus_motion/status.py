@@ -58,6 +58,8 @@ def render(doc: dict[str, Any]) -> str:
     pid = doc["daemon"]["pid"]
     lines = [f"daemon: {f'running, pid {pid}' if pid else 'not running'}  "
              f"(state {doc['state_dir']})"]
+    if "config" in doc:  # the CLI adds which file it read
+        lines.insert(0, f"config: {doc['config']['described']}")
     if doc["intake"]["paused"]:
         lines.append(f"intake: paused: {doc['intake']['paused']}")
     lines.append("queue:")

@@ -141,7 +141,7 @@ def _check_run_config(run: dict[str, Any]) -> None:
 def _launcher(choice: str) -> list[str]:
     has_accelerate = importlib.util.find_spec("accelerate") is not None
     if choice == "accelerate" or (choice == "auto" and has_accelerate):
-        return [sys.executable, "-m", "accelerate.commands.launch"]
+        return [sys.executable, "-m", "hydrus_motion.launch"]  # accelerate launch, quieter
     return [sys.executable]
 
 

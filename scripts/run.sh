@@ -1,16 +1,12 @@
 #!/usr/bin/env bash
-# Set up, then run the main job on videos: scenes, clips, push to Hydrus (`ingest`).
-#   HYDRUS_MOTION_ACCESS_KEY=<64 hex> scripts/run.sh VIDEO...
-# Without an access key (and without a config file) the clips are cut and recorded only;
-# `hydrus-motion reconcile` pushes them once a key is set. Clips go to
-# ~/.local/state/hydrus-motion/clips unless the config says otherwise.
+# Set up, then start watching a folder for videos: `hydrus-motion start` (the daemon).
+#   scripts/run.sh [--watch DIR]
+# It prints where it watches (default ~/.local/share/hydrus-motion/watch, created when
+# missing), where the config is (a starter one is written at
+# ~/.config/hydrus-motion/config.yaml when there is none) and what to do in Hydrus.
+# Without HYDRUS_MOTION_ACCESS_KEY (or hydrus.access_key) clips are cut and queued, and
+# pushed once a key is set and it is started again. Ctrl+C stops it; nothing is lost.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-[ $# -ge 1 ] || { echo "usage: scripts/run.sh VIDEO..." >&2; exit 2; }
 "$here/scripts/setup.sh" >&2
-push=()
-if [ -z "${HYDRUS_MOTION_ACCESS_KEY:-}" ] && [ -z "${HYDRUS_MOTION_CONFIG:-}" ]; then
-    echo "no HYDRUS_MOTION_ACCESS_KEY or HYDRUS_MOTION_CONFIG: cutting clips without pushing" >&2
-    push=(--no-push)
-fi
-exec "$here/.venv/bin/hydrus-motion" ingest "${push[@]}" -- "$@"
+exec "$here/.venv/bin/hydrus-motion" start "$@"

@@ -31,3 +31,19 @@ case ",$extras," in
 esac
 spec="."; [ -z "$extras" ] || spec=".[$extras]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
+
+# The caption extra brings torchvision (SmolVLM2's processor needs it). A local torch build
+# (such as a CPU wheel from disk) may have no torchvision that loads with it; a broken one
+# would break transformers' imports, so it is removed again, and we say so.
+case ",$extras," in
+    *,caption,*)
+        if ! .venv/bin/python -c "import torchvision" >/dev/null 2>&1; then
+            tv=$( (.venv/bin/python -m pip show torchvision 2>/dev/null || true) | sed -n 's/^Version: //p')
+            torch=$(.venv/bin/python -c "import torch; print(torch.__version__)" 2>/dev/null || echo "?")
+            .venv/bin/python -m pip uninstall -y -q torchvision >/dev/null 2>&1 || true
+            echo "setup: torchvision${tv:+ $tv} does not load with torch $torch (no build of it" \
+                 "matches this torch): left out. The default captioner (SmolVLM2) needs it:" \
+                 "install the torchvision build made for your torch, or set" \
+                 "annotate.captioner.model to a model whose processor needs none." >&2
+        fi ;;
+esac

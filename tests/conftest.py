@@ -6,11 +6,13 @@ Each source is visually distinct from its neighbours (hard cuts) and changes eve
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +28,16 @@ MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "pyscenedetec
 
 # Tests never reach the Hugging Face hub: a model id must come from a (test-made) cache.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Nor the user's own config, state or watch folder: the platform folders (config
+# discovery, default state_dir and watch_dir) point into a folder of this test run.
+_HOME = Path(tempfile.mkdtemp(prefix="hydrus-motion-test-home-"))
+atexit.register(shutil.rmtree, _HOME, True)
+for _var, _sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"),
+                   ("XDG_DATA_HOME", "data")):
+    os.environ[_var] = str(_HOME / _sub)
+for _var in ("HYDRUS_MOTION_CONFIG", "HYDRUS_MOTION_ACCESS_KEY"):
+    os.environ.pop(_var, None)
 
 if not shutil.which("ffmpeg"):
     pytest.exit("ffmpeg is required for the tests: run scripts/test.sh, which installs it", 2)

@@ -76,3 +76,17 @@ def test_a_folder_that_is_not_a_captioner_and_a_missing_extra_are_clear(hub, tmp
     monkeypatch.setitem(sys.modules, "transformers", None)
     (r,) = annotate_clips(clips[:1], cfg)
     assert "hydrus-motion[caption]" in r.errors[0]
+
+
+def test_a_smolvlm2_captioner_without_torchvision_names_what_to_install(hub, tmp_path):
+    from hydrus_motion.annotate.captioner import torchvision_problem
+
+    if torchvision_problem() is None:
+        pytest.skip("torchvision loads here; the message is for installs where it does not")
+    (tmp_path / "config.json").write_text('{"model_type": "smolvlm"}')  # SmolVLM2's type
+    _, clips = hub
+    cfg = config_from_dict({"annotate": {"tagger": {"model": None},
+                                         "captioner": {"model": str(tmp_path)}}})
+    (r,) = annotate_clips(clips[:1], cfg)
+    assert "needs torchvision for its processor" in r.errors[0]
+    assert "pip install torchvision (the build made for torch" in r.errors[0]

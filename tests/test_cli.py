@@ -62,7 +62,8 @@ def test_config_from_environment_and_errors_exit_2(scenes_video, tmp_path):
 def test_doctor_reports_tools(tmp_path):
     hydrus = start_fake_hydrus()
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"hydrus:\n  api_url: {hydrus.url}\n  access_key: {ALL_KEY}\n")
+    cfg.write_text(f"hydrus:\n  api_url: {hydrus.url}\n  access_key: {ALL_KEY}\n"
+                   "annotate:\n  enabled: false\n")  # the models: test_doctor_models.py
     done = run_cli("doctor", "--json", "--config", str(cfg))
     assert done.returncode == 0, done.stdout
     names = {c["name"]: c for c in json.loads(done.stdout)["checks"]}

@@ -303,7 +303,8 @@ def test_nightly_one_shot_records_runs_and_never_runs_twice_at_once(tmp_path, hy
 
 
 def test_daemon_refuses_a_second_instance_and_a_missing_watch_folder(tmp_path, hydrus):
-    daemon = DaemonUnderTest(tmp_path, hydrus).start()
+    # no models: doctor's model checks have their own tests (test_doctor_models.py)
+    daemon = DaemonUnderTest(tmp_path, hydrus, sections={"annotate": {"enabled": False}}).start()
     second = run_cli("daemon", "--config", str(daemon.config))
     assert second.returncode == 1 and f"another daemon (pid {daemon.proc.pid})" in second.stderr
     doctor = run_cli("doctor", "--json", "--config", str(daemon.config))

@@ -73,6 +73,11 @@ def read_csv(out: Path) -> dict[str, str]:
     return {row["videoid"]: row["name"] for row in rows}
 
 
+def read_caption_files(out: Path) -> dict[str, str]:
+    """videos/<id>.txt, as musubi-tuner / diffusion-pipe / kohya read them."""
+    return {p.stem: p.read_text(encoding="utf-8") for p in (out / "videos").glob("*.txt")}
+
+
 def downloads(fake) -> int:
     return sum(1 for r in fake.requests if r == DOWNLOAD)
 
@@ -104,6 +109,7 @@ def test_each_export_reflects_exactly_what_people_decided_in_hydrus(
         data = (out / "videos" / f"{videoid}.mp4").read_bytes()
         assert hashlib.sha256(data).hexdigest() == videoid
     assert downloads(hydrus) == 3
+    assert read_caption_files(out) == read_csv(out)
 
     hydrus.person_edits_tags(b, add=["rejected"])  # rejected wins over approved
     code, result, _ = export(config, capsys, out)
@@ -116,6 +122,7 @@ def test_each_export_reflects_exactly_what_people_decided_in_hydrus(
     code, result, _ = export(config, capsys, out)
     assert read_csv(out) == {a: "A cat runs., rating:general, tama, long hair",
                              c: "A bird lands on a branch., bird"}
+    assert read_caption_files(out) == read_csv(out)  # each clip's caption file follows
     assert downloads(hydrus) == 3  # captions changed, files did not: nothing downloaded
 
     hydrus.person_edits_tags(a, remove=["approved"])
@@ -126,11 +133,15 @@ def test_each_export_reflects_exactly_what_people_decided_in_hydrus(
     approve(hydrus, d)
     code, result, _ = export(config, capsys, out)
     assert read_csv(out) == {d: "fish"}  # no caption note: its tags alone
+    assert read_caption_files(out) == {d: "fish"}  # the removed clips' captions left too
     assert result["summary"] == {"new": 1, "kept": 0, "removed": 1, "skipped": 0}
     assert downloads(hydrus) == 4
 
     code, result, _ = export(config, capsys, out)
     assert code == 0 and not result["changed"] and downloads(hydrus) == 4
+    (out / "videos" / f"{d}.txt").unlink()  # a build from before caption files
+    export(config, capsys, out)
+    assert read_caption_files(out) == {d: "fish"} and downloads(hydrus) == 4
 
     manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert manifest == [{

@@ -28,6 +28,7 @@ from hydrus_motion.annotate.text import TextDetector, TextScore, text_tags
 from hydrus_motion.annotate.wd_tagger import Tagger, WdTagger
 from hydrus_motion.config import CaptionerConfig, Config, TaggerConfig, TextConfig
 from hydrus_motion.errors import HydrusMotionError
+from hydrus_motion.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +91,10 @@ class ClipAnnotation:
 
 def annotate_clips(paths: Sequence[Path], cfg: Config, tagger: Tagger | None = None,
                    captioner: Captioner | None = None,
-                   text: TextDetector | None = None) -> list[ClipAnnotation]:
+                   text: TextDetector | None = None,
+                   progress: Progress = no_progress) -> list[ClipAnnotation]:
     """One ClipAnnotation per path, in order. The models come from `cfg.annotate` unless
-    given; a null model in the config turns that part off."""
+    given; a null model in the config turns that part off. `progress(clips done, all)`."""
     a = cfg.annotate
     if tagger is None and a.tagger.model:
         tagger = _shared_tagger(a.tagger)
@@ -116,6 +118,7 @@ def annotate_clips(paths: Sequence[Path], cfg: Config, tagger: Tagger | None = N
             _apply("captioner", broken, decoded,
                    lambda fs: captioner.caption([f.caption_frames for f in fs]),
                    lambda r, text: setattr(r, "caption", text))
+        progress(start + len(chunk), len(results))
     dups = near_duplicates([r.quality.signature if r.quality else None for r in results],
                            a.duplicates.max_distance) if a.duplicates.enabled else {}
     for i, j in dups.items():

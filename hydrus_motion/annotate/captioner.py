@@ -99,6 +99,7 @@ class TransformersCaptioner:
         except ImportError as exc:
             raise MissingExtra("the captioner", "caption", exc.name or "transformers") from None
         transformers.utils.logging.disable_progress_bar()  # stderr is for our one-line logs
+        _check_torchvision(folder, self.cfg.model, torch.__version__)
         device, dtype = _device_and_dtype(torch, self.cfg.device, self.cfg.dtype)
         try:
             processor = AutoProcessor.from_pretrained(folder)
@@ -131,11 +132,42 @@ def _device_and_dtype(torch: Any, device: str, dtype: str) -> tuple[str, Any]:
     return chosen, getattr(torch, dtype)
 
 
-def _load_hint() -> str:
-    from transformers.utils import is_torchvision_available
+# Model types whose processor needs torchvision (SmolVLM2's video processor).
+NEEDS_TORCHVISION = ("smolvlm",)
 
+
+def torchvision_problem() -> str | None:
+    """None when torchvision imports; else why not (missing, or built for another torch)."""
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        return "torchvision is not installed"
+    except Exception as exc:  # a wheel built for another torch fails inside its import
+        return f"torchvision does not load ({type(exc).__name__}: {str(exc)[:120]})"
+    return None
+
+
+def _check_torchvision(folder: Any, model: str, torch_version: str) -> None:
+    import json
+
+    try:
+        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        model_type = model_type.get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return  # transformers reports an unreadable config itself
+    problem = torchvision_problem() if model_type in NEEDS_TORCHVISION else None
+    if problem:
+        raise ModelError(f"captioner model {model!r} ({model_type}) needs torchvision for its "
+                         f"processor: {problem}",
+                         hint=f"pip install torchvision (the build made for torch "
+                              f"{torch_version}), or pip install 'hydrus-motion[caption]'; "
+                              "or set annotate.captioner.model to a model that needs none")
+
+
+def _load_hint() -> str:
     hint = "it must be an image-text-to-text model (AutoModelForImageTextToText)"
-    if not is_torchvision_available():
-        hint += ("; some processors (SmolVLM2's video processor) need torchvision: "
+    problem = torchvision_problem()
+    if problem:
+        hint += (f"; some processors (SmolVLM2's video processor) need torchvision ({problem}): "
                  "pip install torchvision (the build matching your torch)")
     return hint

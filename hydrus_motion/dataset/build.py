@@ -37,6 +37,7 @@ from hydrus_motion.dataset.shards import write_shards
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.hydrus.review import approved_clips
+from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.tools import point_link, usual_permissions
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,9 @@ class ExportResult:
     removed: int  # in the previous build, no longer approved (or deleted)
 
 
-def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResult:
+def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path,
+                   progress: Progress = no_progress) -> ExportResult:
+    """Build the dataset at `out`; `progress(clips in the build, clips in all)`."""
     out = out.absolute()
     _check_out(out)
     entries, skipped = plan_entries(approved_clips(gateway, cfg), cfg)
@@ -70,7 +73,8 @@ def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResu
     wanted = {e.videoid for e in entries}
     removed = len(current_ids - wanted)
     info = read_dataset_json(current) if current else None
-    if info and info.get("dataset_id") == ident and wanted <= current_ids:
+    if info and info.get("dataset_id") == ident and wanted <= current_ids \
+            and _has_captions(current, entries):
         log.info("export: %d clips, unchanged since %s", len(entries), info.get("built_at"))
         return ExportResult(out, current, ident, False, entries, skipped, 0, len(entries), 0)
 
@@ -80,7 +84,9 @@ def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResu
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=builds))
     usual_permissions(staging)  # it becomes the dataset folder a trainer reads
     try:
-        new = _fill_videos(gateway, entries, staging / VIDEOS, current)
+        new = _fill_videos(gateway, entries, staging / VIDEOS, current, progress)
+        for entry in entries:  # the training caption beside each clip (other trainers)
+            (staging / entry.caption_file).write_text(entry.caption, encoding="utf-8")
         (staging / "metadata.csv").write_text(metadata_csv(entries), encoding="utf-8")
         (staging / "manifest.jsonl").write_text(manifest_jsonl(entries), encoding="utf-8")
         if cfg.dataset.shards:
@@ -112,20 +118,26 @@ def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path) -> ExportResu
 
 
 def _fill_videos(gateway: HydrusGateway, entries: Sequence[DatasetEntry], videos: Path,
-                 current: Path | None) -> int:
+                 current: Path | None, progress: Progress) -> int:
     """Link what the current build has, download the rest; returns how many downloaded."""
     videos.mkdir()
     downloaded = 0
-    for entry in entries:
+    for done, entry in enumerate(entries, start=1):
         dest = videos / f"{entry.videoid}.mp4"
         old = current / entry.file if current else None
         if old is not None and old.is_file():
             _link_or_copy(old, dest)
-            continue
-        size = gateway.download(entry.videoid, dest)
-        downloaded += 1
-        log.debug("export: downloaded %s (%d bytes)", entry.videoid, size)
+        else:
+            size = gateway.download(entry.videoid, dest)
+            downloaded += 1
+            log.debug("export: downloaded %s (%d bytes)", entry.videoid, size)
+        progress(done, len(entries))
     return downloaded
+
+
+def _has_captions(build: Path, entries: Sequence[DatasetEntry]) -> bool:
+    """A build from before caption files were written gets them at the next export."""
+    return all((build / e.caption_file).is_file() for e in entries)
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:

@@ -1,6 +1,7 @@
 """What goes into a dataset, decided before any byte is downloaded (pure functions).
 
-The folder contract (DESIGN.md): `videos/<videoid>.mp4`, `metadata.csv` (AnimateDiff /
+The folder contract (DESIGN.md): `videos/<videoid>.mp4` with its caption in
+`videos/<videoid>.txt`, `metadata.csv` (AnimateDiff /
 WebVid columns videoid,name,page_dir), `manifest.jsonl`, optional shards, `dataset.json`.
 The videoid is the clip's sha256, which is also its Hydrus hash.
 """
@@ -45,6 +46,11 @@ class DatasetEntry:
     @property
     def file(self) -> str:
         return f"{VIDEOS}/{self.videoid}.mp4"
+
+    @property
+    def caption_file(self) -> str:
+        """The caption beside the clip, as musubi-tuner, diffusion-pipe and kohya read it."""
+        return f"{VIDEOS}/{self.videoid}.txt"
 
     def record(self) -> dict[str, Any]:
         """One manifest.jsonl line."""

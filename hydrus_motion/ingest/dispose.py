@@ -1,6 +1,8 @@
 """Where a video goes when we are done with it: archive, quarantine, or nowhere.
 
-The sidecar (`VIDEO.scenes.txt`) travels with its video. A quarantined video gets a
+The sidecar (`VIDEO.scenes.txt`) travels with its video; so do, into the archive, the
+files beside it that share its stem and belong to it (subtitles, .nfo, .info.json,
+thumbnails: `film.en.srt` with `film.mp4`). A quarantined video gets a
 `NAME.reason.txt` beside it saying what was wrong, so a person can fix or delete it.
 Names never overwrite: an existing name gets `-<hash prefix>` added. Moves work across
 file systems (archive on another drive): `shutil.move` copies, then removes.
@@ -32,14 +34,40 @@ def free_name(folder: Path, name: str, sha256: str) -> Path:
     raise FileExistsError(f"no free name for {name} in {folder}")
 
 
-def move_video(video: Path, folder: Path, sha256: str) -> Path:
-    """Move a video and its sidecar into `folder`; returns the video's new path."""
+# What a player, downloader or media manager keeps beside a video under its stem.
+SIDE_SUFFIXES = (".srt", ".ass", ".ssa", ".vtt", ".sub", ".idx", ".sup", ".lrc", ".nfo",
+                 ".info.json", ".description", ".jpg", ".jpeg", ".png", ".webp",
+                 ".annotations.xml", ".live_chat.json")
+
+
+def side_files(video: Path) -> list[Path]:
+    """Files beside `video` that share its stem and are subtitles, metadata or thumbnails."""
+    prefix = f"{video.stem}."
+    try:
+        entries = list(video.parent.iterdir())
+    except OSError:
+        return []
+    return sorted(p for p in entries if p.name.startswith(prefix) and p != video
+                  and p.name.lower().endswith(SIDE_SUFFIXES) and p.is_file())
+
+
+def move_video(video: Path, folder: Path, sha256: str, with_side_files: bool = False) -> Path:
+    """Move a video and its sidecar (and, asked to, its side files) into `folder`;
+    returns the video's new path."""
     folder.mkdir(parents=True, exist_ok=True)
     target = free_name(folder, video.name, sha256)
     sidecar = default_sidecar_path(video)
+    sides = side_files(video) if with_side_files else []
     shutil.move(str(video), str(target))
     if sidecar.exists():
         shutil.move(str(sidecar), str(default_sidecar_path(target)))
+    for side in sides:  # film.en.srt -> <target stem>.en.srt
+        name = target.stem + side.name[len(video.stem):]
+        try:
+            shutil.move(str(side), str(free_name(folder, name, sha256)))
+        except OSError as exc:  # the video is archived; its subtitle stays behind
+            log.warning("%s: could not move %s with it: %s", video.name, side.name,
+                        exc.strerror or exc)
     return target
 
 
@@ -65,7 +93,7 @@ def finish_video(video: Path, action: str, archive: Path, sha256: str) -> Path |
         default_sidecar_path(video).unlink(missing_ok=True)
         video.unlink()
         return None
-    return move_video(video, archive, sha256)
+    return move_video(video, archive, sha256, with_side_files=True)
 
 
 def clear_reason_file(quarantined: Path) -> None:

@@ -14,10 +14,17 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from hydrus_motion.config import Config, archive_dir, clips_dir, quarantine_dir, state_dir
+from hydrus_motion.config import (
+    Config,
+    archive_dir,
+    clips_dir,
+    quarantine_dir,
+    state_dir,
+    watch_dir,
+)
 from hydrus_motion.ingest.content import file_sha256
 from hydrus_motion.ingest.dispose import clear_reason_file, finish_video
-from hydrus_motion.ingest.watch import SettleTracker, readable, scan
+from hydrus_motion.ingest.watch import SettleTracker, WatchFilter, readable, scan
 from hydrus_motion.store.queue import (
     ACTIVE,
     DUPLICATE,
@@ -51,12 +58,13 @@ def low_space(cfg: Config) -> str | None:
 class Intake:
     def __init__(self, cfg: Config, queue: JobQueue, tracker: SettleTracker | None = None):
         self.cfg = cfg
-        self.root = Path(cfg.daemon.watch_dir or ".").expanduser()
+        self.root = watch_dir(cfg)
         self.queue = queue
         self.tracker = tracker or SettleTracker(cfg.daemon.settle_s)
         # our own folders may sit inside the watch folder; never take from them
         self.skip = tuple(p.resolve() for p in (archive_dir(cfg), quarantine_dir(cfg),
                                                 clips_dir(cfg), state_dir(cfg)))
+        self.wanted = WatchFilter(cfg.daemon.include, cfg.daemon.exclude)
         self.counts: Counter[str] = Counter()
         self.unlistable: str | None = None  # why the watch folder cannot be listed now
         self.paused: str | None = None  # why intake is paused (low free space), if it is
@@ -74,7 +82,8 @@ class Intake:
             log.info("watch: intake resumed: free space is above daemon.min_free_gb again")
             self.paused = None
         try:
-            candidates = list(scan(self.root.resolve(), self.cfg.daemon.recursive, self.skip))
+            candidates = list(scan(self.root.resolve(), self.cfg.daemon.recursive, self.skip,
+                                   wanted=self.wanted))
         except OSError as exc:  # one line per outage, not one per rescan
             if self.unlistable is None:
                 log.warning("watch: cannot list %s (%s); trying again every rescan",

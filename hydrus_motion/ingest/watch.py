@@ -1,7 +1,9 @@
 """The watch folder: which files are candidates, when one has settled, and the wake-ups.
 
 A file is taken only when (1) its name is not a temporary or hidden one (downloads in
-progress, editor backups, our own sidecars), and (2) its size and mtime have not changed
+progress, editor backups, our own sidecars), (2) it passes `daemon.include` /
+`daemon.exclude` (by default: video containers only; subtitles, .nfo, thumbnails and
+other side files stay where they are), and (3) its size and mtime have not changed
 for `settle_s` seconds while we looked: a copy, a download or a recording still growing
 keeps changing them. File-system events (watchdog) only wake the scanner; a periodic full
 rescan finds what events missed, as they often are on network drives.
@@ -9,6 +11,7 @@ rescan finds what events missed, as they often are on network drives.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import threading
@@ -34,9 +37,32 @@ def is_candidate_name(name: str) -> bool:
     return not lower.endswith(TEMP_SUFFIXES + OWN_SUFFIXES)
 
 
+@dataclass(frozen=True)
+class WatchFilter:
+    """daemon.include / daemon.exclude: globs on the name, or with "/" the relative path."""
+
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+
+    def wanted(self, path: Path, root: Path) -> bool:
+        name = path.name.lower()
+        try:
+            relative = path.relative_to(root).as_posix().lower()
+        except ValueError:
+            relative = name
+
+        def hit(patterns: tuple[str, ...]) -> bool:
+            return any(fnmatch.fnmatchcase(relative if "/" in p else name, p.lower())
+                       for p in patterns)
+
+        return hit(self.include) and not hit(self.exclude)
+
+
 def scan(root: Path, recursive: bool, skip: tuple[Path, ...] = (),
-         top: bool = True) -> Iterator[Path]:
-    """Candidate files under `root` (hidden folders and `skip` folders left out).
+         top: bool = True, wanted: WatchFilter = WatchFilter(),
+         base: Path | None = None) -> Iterator[Path]:
+    """Candidate files under `root` (hidden folders and `skip` folders left out, and
+    files `wanted` does not take).
 
     OSError when `root` itself cannot be listed (say, a network drive that went away);
     a sub-folder that cannot be listed is passed over.
@@ -53,8 +79,9 @@ def scan(root: Path, recursive: bool, skip: tuple[Path, ...] = (),
             if entry.is_dir(follow_symlinks=False):
                 path = Path(entry.path)
                 if recursive and not entry.name.startswith(".") and path not in skip:
-                    yield from scan(path, recursive, skip, top=False)
-            elif entry.is_file() and is_candidate_name(entry.name):
+                    yield from scan(path, recursive, skip, False, wanted, base or root)
+            elif entry.is_file() and is_candidate_name(entry.name) and \
+                    wanted.wanted(Path(entry.path), base or root):
                 yield Path(entry.path)
         except OSError:  # vanished while we looked
             continue

@@ -12,13 +12,19 @@ from typing import Protocol
 
 from hydrus_motion.errors import BadVideo
 from hydrus_motion.probe import frame_count_slack
+from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.records import Scene, SceneList, VideoInfo
 
 
 class SceneDetector(Protocol):
     name: str  # detector and its parameters, recorded with every result
 
-    def detect(self, info: VideoInfo) -> SceneList: ...
+    def detect(self, info: VideoInfo, progress: Progress = no_progress) -> SceneList:
+        """Scenes of the video; `progress(frames decoded, frames expected)` as it goes."""
+        ...
+
+
+PROGRESS_EVERY = 24  # frames between progress reports (a bar redraws ~10 times a second)
 
 
 def scenes_from_cuts(info: VideoInfo, frame_times: Sequence[float], cuts: Iterable[int],

@@ -21,9 +21,10 @@ from fractions import Fraction
 from hydrus_motion.config import ClipsConfig, ScenesConfig, ToolsConfig
 from hydrus_motion.errors import MissingExtra
 from hydrus_motion.frames import analysis_size, decode_frames
+from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.records import SceneList, VideoInfo
 from hydrus_motion.scenes.bars import BarMeter, with_crops
-from hydrus_motion.scenes.base import scenes_from_cuts
+from hydrus_motion.scenes.base import PROGRESS_EVERY, scenes_from_cuts
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class PySceneDetectDetector:
         self.clips = clips  # None or crop off: no bars measured
         self.name = describe(cfg)
 
-    def detect(self, info: VideoInfo) -> SceneList:
+    def detect(self, info: VideoInfo, progress: Progress = no_progress) -> SceneList:
         from scenedetect.common import FrameTimecode, Timecode
 
         detector = build_detector(self.cfg)
@@ -105,6 +106,9 @@ class PySceneDetectDetector:
             pts = round(Fraction(frame.time) / _TIME_BASE)
             timecode = FrameTimecode(Timecode(pts=pts, time_base=_TIME_BASE), fps=info.fps)
             cut_times += [c.seconds for c in detector.process_frame(timecode, frame.image)]
+            if len(frame_times) % PROGRESS_EVERY == 0:
+                progress(len(frame_times), max(info.frames_hint or 0, len(frame_times)))
+        progress(len(frame_times), len(frame_times))
         if timecode is not None:
             cut_times += [c.seconds for c in detector.post_process(timecode)]
         cuts = [nearest_frame(frame_times, t) for t in cut_times]

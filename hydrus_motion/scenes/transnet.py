@@ -18,8 +18,9 @@ import numpy as np
 from hydrus_motion.config import ScenesConfig, ToolsConfig
 from hydrus_motion.errors import MissingExtra
 from hydrus_motion.frames import decode_frames
+from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.records import SceneList, VideoInfo
-from hydrus_motion.scenes.base import scenes_from_cuts
+from hydrus_motion.scenes.base import PROGRESS_EVERY, scenes_from_cuts
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,18 @@ class TransNetV2Detector:
         self.name = f"transnetv2(threshold={self.params.threshold})"
         self._model = None
 
-    def detect(self, info: VideoInfo) -> SceneList:
+    def detect(self, info: VideoInfo, progress: Progress = no_progress) -> SceneList:
         frame_times, images = [], []
         for frame in decode_frames(info, self.tools, long_side=max(INPUT_SIZE),
                                    exact_size=INPUT_SIZE, scale_flags="bicubic"):
             frame_times.append(frame.time)
             images.append(frame.image[:, :, ::-1])  # BGR -> RGB
+            if len(images) % PROGRESS_EVERY == 0:  # decoding; the model's pass follows
+                progress(len(images), max(info.frames_hint or 0, len(images)))
         if len(images) < 2:  # let the shared check explain it
             return scenes_from_cuts(info, frame_times, [], self.name)
         single, extent = self.predict(np.stack(images))
+        progress(len(images), len(images))
         scenes = scenes_from_transitions(info, frame_times, single, extent,
                                          self.params.threshold, self.name)
         log.info("%s: %d frames, %d scenes (transnetv2)", info.path.name, scenes.frames,
