@@ -174,32 +174,39 @@ def with_crops(scenes: SceneList, meter: BarMeter) -> SceneList:
 
 
 SAMPLES_PER_SCENE = 5
+MAX_SAMPLES = 120  # seeks in all, however many scenes: a film's 2,000 scenes stay cheap
 
 
 def sample_crops(info: VideoInfo, scenes: SceneList, clips: ClipsConfig, tools: ToolsConfig,
                  long_side: int = 256) -> SceneList:
     """Crops for a sidecar whose bars were not measured while detecting (older, hand-made,
-    or from TransNetV2): `SAMPLES_PER_SCENE` frames per scene, each fetched by a seek, so
-    the cost is per scene, not per frame of the film."""
+    or from TransNetV2): up to `SAMPLES_PER_SCENE` frames per scene, each fetched by a
+    seek, `MAX_SAMPLES` in all. With more scenes than that, an even spread of scenes is
+    sampled (one frame each) and the others take the crop of the whole video's samples."""
     from hydrus_motion.frames import analysis_size
 
     width, height = analysis_size(info, long_side)
     meter = BarMeter((width, height), (info.width, info.height), clips.crop_black_level,
                      clips.crop_min_bar)
-    bounds = []
-    for scene in scenes.scenes:
-        first = meter.count
-        for i in range(SAMPLES_PER_SCENE):
-            t = scene.start + (scene.end - scene.start) * (i + 0.5) / SAMPLES_PER_SCENE
+    count = len(scenes.scenes)
+    sampled = sorted({round(i * (count - 1) / max(1, MAX_SAMPLES - 1))
+                      for i in range(min(count, MAX_SAMPLES))})
+    per_scene = max(1, min(SAMPLES_PER_SCENE, MAX_SAMPLES // max(1, len(sampled))))
+    bounds: dict[int, tuple[int, int]] = {}
+    for index in sampled:
+        scene, first = scenes.scenes[index], meter.count
+        for i in range(per_scene):
+            t = scene.start + (scene.end - scene.start) * (i + 0.5) / per_scene
             image = _frame_at(info, tools, t, width, height)
             if image is not None:
                 meter.add(image)
-        bounds.append((first, meter.count))
-    measured = tuple(dataclasses.replace(s, crop=meter.crop(a, b))
-                     for s, (a, b) in zip(scenes.scenes, bounds))
-    log.info("%s: black bars sampled from %d frames: %d of %d scenes have bars",
-             info.path.name, meter.count, sum(s.crop is not None for s in measured),
-             len(measured))
+        bounds[index] = (first, meter.count)
+    whole = (0, meter.count)
+    measured = tuple(dataclasses.replace(s, crop=meter.crop(*bounds.get(i, whole)))
+                     for i, s in enumerate(scenes.scenes))
+    log.info("%s: black bars sampled from %d frames of %d scenes: %d of %d scenes have bars",
+             info.path.name, meter.count, len(sampled),
+             sum(s.crop is not None for s in measured), len(measured))
     return dataclasses.replace(scenes, scenes=measured, bars_measured=True)
 
 
