@@ -43,8 +43,8 @@ def _print_annotation(a: dict[str, Any]) -> None:
         print(f"  error: {error}")
     if a["quality"]:
         q = a["quality"]
-        print(f"  quality: motion {q['motion']}, sharpness {q['sharpness']}, "
-              f"brightness {q['brightness']}"
+        print("  quality: " + ", ".join(f"{k} {v}" for k, v in q.items()
+                                        if not isinstance(v, dict | list))
               + (f", near duplicate of {a['near_duplicate_of']}" if a["near_duplicate_of"]
                  else ""))
     if a["tags"]:

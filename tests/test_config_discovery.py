@@ -69,7 +69,7 @@ def test_config_init_writes_a_starter_once_and_show_never_prints_the_key(home, c
     assert main(["config", "init"]) == 0
     text = target.read_text()
     assert text.startswith("# Written by `hydrus-motion config init`")
-    assert "# frames; AnimateDiff samples 16 frames" in text  # commented: keys explained
+    assert "# 31 = 16 frames at stride 2" in text  # commented: keys explained
     assert load_config(target) == Config()  # every key at its default
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
 

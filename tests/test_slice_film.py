@@ -169,7 +169,10 @@ def fake_ffmpeg(tmp_path: Path, message: str, code: int = 1) -> str:
 
 def test_a_full_disk_is_a_local_failure_not_a_bad_video(long_video, tmp_path):
     message = "[segment @ 0x5581] av_interleaved_write_frame(): No space left on device"
-    cfg = dataclasses.replace(CFG, tools=ToolsConfig(ffmpeg=fake_ffmpeg(tmp_path, message)))
+    cfg = dataclasses.replace(  # no bar or idet sampling: the cut itself meets the full disk
+        CFG, tools=ToolsConfig(ffmpeg=fake_ffmpeg(tmp_path, message)),
+        clips=dataclasses.replace(CFG.clips, crop="off"),
+        encode=dataclasses.replace(CFG.encode, deinterlace="off"))
     with pytest.raises(LocalFailure, match="cutting failed: no space left on device"):
         slice_video(long_video, cfg, tmp_path / "out")
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
