@@ -164,3 +164,35 @@ def test_run_example_shows_every_key_with_its_default():
     paths = {"dataset": cfg.dataset, "output_dir": cfg.output_dir,
              "pretrained_model": cfg.pretrained_model}
     assert as_dict(cfg) == as_dict(dataclasses.replace(RunConfig(), **paths))
+
+
+def test_run_config_checks_ranges_and_refuses_unknown_types(tmp_path, capsys):
+    import dataclasses
+
+    import yaml
+
+    from trainer.__main__ import main
+    from trainer.config import _build
+
+    run = {"dataset": str(tmp_path / "ds"), "output_dir": str(tmp_path / "out"),
+           "pretrained_model": str(tmp_path / "no-such-model"),
+           "checkpoints": {"every_steps": 0}, "data": {"caption_dropout": 1.5},
+           "train": {"learning_rate": 0, "lr_scheduler": "warp"}, "eval": {"holdout": 2}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(run))
+    assert main(["--config", str(path)]) == 2  # refused before any model would load
+    err = capsys.readouterr().err
+    for fragment in ("checkpoints.every_steps: 0 must be at least 1",
+                     "data.caption_dropout: 1.5 must be at most 1",
+                     "train.learning_rate: 0 must be above 0", "train.lr_scheduler: 'warp'",
+                     "eval.holdout: 2 must be at most 1", "5 problem(s)"):
+        assert fragment in err
+    assert not (tmp_path / "out").exists()
+
+    @dataclasses.dataclass
+    class Odd:
+        pair: tuple = (1, 2)
+
+    problems: list[str] = []
+    _build(Odd, {"pair": [3, 4]}, "", problems)
+    assert problems and "unknown to the validator" in problems[0]
