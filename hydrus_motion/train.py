@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from hydrus_motion.config import Config
-from hydrus_motion.errors import HydrusMotionError, MissingExtra, UsageError
-from hydrus_motion.tools import atomic_write_text
+from hydrus_motion.errors import HydrusMotionError, LocalFailure, MissingExtra, UsageError
+from hydrus_motion.tools import atomic_write_text, kill_process_group, start_process
 
 log = logging.getLogger("hydrus_motion.train")
 TRAIN_MODULES = ("torch", "diffusers", "accelerate", "transformers", "safetensors")
@@ -81,16 +81,12 @@ def run_training(cfg: Config, dataset_dir: Path, out_dir: Path, resume: str | No
         argv += ["--resume", resume]
     log.info("training: %s", " ".join(argv))
     (out_dir / "run.json").unlink(missing_ok=True)  # run.json appears only when this run ends
-    try:  # logs and progress reach stderr live; stdout is kept for `--json`
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                              timeout=cfg.train.timeout_h * 3600, check=False)
-    except subprocess.TimeoutExpired:
-        raise HydrusMotionError(f"training ran past train.timeout_h ({cfg.train.timeout_h} h)",
-                                hint=f"continue it: hydrus-motion train --dataset {dataset_dir}"
-                                     f" --out {out_dir} --resume latest") from None
-    sys.stderr.write(proc.stdout.decode("utf-8", "replace"))
-    if proc.returncode != 0 or not (out_dir / "run.json").is_file():
-        raise HydrusMotionError(f"training failed (trainer exit code {proc.returncode}); "
+    code, stdout = run_trainer_process(argv, cfg.train.timeout_h * 3600, out_dir,
+                                       hint=f"continue it: hydrus-motion train --dataset "
+                                            f"{dataset_dir} --out {out_dir} --resume latest")
+    sys.stderr.write(stdout)
+    if code != 0 or not (out_dir / "run.json").is_file():
+        raise HydrusMotionError(f"training failed (trainer exit code {code}); "
                                 "the log above says why",
                                 hint=f"after a crash, --resume latest continues from the last "
                                      f"state in {out_dir / 'checkpoints'}")
@@ -100,6 +96,24 @@ def run_training(cfg: Config, dataset_dir: Path, out_dir: Path, resume: str | No
                     "motion_module": run["outputs"]["motion_module"],
                     "motion_adapter": run["outputs"]["motion_adapter"]}
     return run
+
+
+def run_trainer_process(argv: list[str], timeout_s: float, out_dir: Path,
+                        hint: str | None = None) -> tuple[int, str]:
+    """(exit code, stdout) of the trainer, started in its own process group: on a timeout
+    or a stop (KeyboardInterrupt from SIGTERM) the whole group goes, so the trainer under
+    `accelerate launch` never keeps the GPU. Logs and progress reach stderr live."""
+    proc = start_process(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        stdout, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill_process_group(proc)
+        raise LocalFailure(out_dir, f"training ran past train.timeout_h "
+                                    f"({timeout_s / 3600:g} h); stopped", hint) from None
+    except BaseException:
+        kill_process_group(proc)
+        raise
+    return proc.returncode, stdout.decode("utf-8", "replace")
 
 
 def train_for_nightly(cfg: Config, dataset_dir: Path, run_dir: Path, *, resume: bool,

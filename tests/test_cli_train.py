@@ -79,3 +79,37 @@ def test_train_usage_and_failure_exit_codes(setup, tmp_path, capsys):
     assert main(["train", "--config", str(setup["direct"]), "--dataset", str(broken),
                  "--out", str(tmp_path / "c")]) == 1
     assert "training failed" in capsys.readouterr().err
+
+
+def test_a_training_timeout_stops_the_trainer_under_the_launcher_too(tmp_path):
+    """The launcher's child (the real trainer under `accelerate launch`) holds the GPU; a
+    timeout must stop it as well, not only the launcher."""
+    import os
+    import sys
+    import time
+
+    from hydrus_motion.errors import LocalFailure
+    from hydrus_motion.train import run_trainer_process
+
+    pid_file = tmp_path / "trainer.pid"
+    launcher = ("import subprocess, sys, time\n"
+                "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+                f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+                "time.sleep(60)\n")
+    with pytest.raises(LocalFailure, match="train.timeout_h"):
+        run_trainer_process([sys.executable, "-c", launcher], 2.0, tmp_path)
+    trainer = int(pid_file.read_text())
+
+    def alive(pid: int) -> bool:
+        try:
+            state = open(f"/proc/{pid}/status").read()
+        except FileNotFoundError:
+            return False
+        return "\nState:\tZ" not in state
+
+    deadline = time.monotonic() + 5
+    while alive(trainer) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(trainer):
+        os.kill(trainer, 9)
+        pytest.fail("the trainer under the launcher outlived the timeout")
