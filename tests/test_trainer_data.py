@@ -196,3 +196,21 @@ def test_run_config_checks_ranges_and_refuses_unknown_types(tmp_path, capsys):
     problems: list[str] = []
     _build(Odd, {"pair": [3, 4]}, "", problems)
     assert problems and "unknown to the validator" in problems[0]
+
+
+def test_the_held_out_split_is_stable_as_clips_are_added():
+    from pathlib import Path
+
+    from trainer.data import Clip
+    from trainer.evaluate import split_holdout
+
+    def clips(n: int) -> list[Clip]:
+        return [Clip(f"{i:064x}", Path(f"{i}.mp4"), "c", 20, 64, 64) for i in range(n)]
+
+    train_a, held_a = split_holdout(clips(200), 0.2)
+    train_b, held_b = split_holdout(clips(1000), 0.2)
+    assert 20 < len(held_a) < 60 and 150 < len(held_b) < 250
+    assert set(c.videoid for c in held_a) == {c.videoid for c in held_b
+                                              if int(c.videoid, 16) < 200}
+    assert not {c.videoid for c in train_b} & {c.videoid for c in held_b}
+    assert split_holdout(clips(50), 0.0)[1] == [] and split_holdout(clips(50), 1.0)[0] == []

@@ -20,7 +20,8 @@ log = logging.getLogger("trainer")
 
 def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, variant: str,
                 init_desc: str, dataset_id: str, step: int, skipped: list[str],
-                started: float, resume_dir: Path | None, parts: tuple) -> dict:
+                started: float, resume_dir: Path | None, parts: tuple,
+                evaluation: dict | None = None) -> dict:
     loss = ckpt.final_loss(out, step)
     meta = {"format": "animatediff-motion-module", "variant": variant, "steps": step,
             "trainer": f"hydrus-motion trainer {__version__}"}
@@ -56,6 +57,7 @@ def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, va
         "final_loss": loss,
         "hyperparameters": {k: as_dict(cfg)[k] for k in ("data", "noise", "train")},
         "skipped_clips": skipped,
+        "eval": evaluation,
         "resumed_from": str(resume_dir) if resume_dir else None,
         "outputs": {"motion_module": str(module), "motion_adapter": str(adapter),
                     "samples": samples, "sample_error": sample_error},
