@@ -259,6 +259,21 @@ class TrainConfig:
     # auto: `accelerate launch` when accelerate is installed, else `python -m trainer`.
     launcher: Literal["auto", "accelerate", "python"] = "auto"
     timeout_h: float = field(default=24.0, metadata=_range(0.01, None))
+    # -- evaluation, samples, method (issue 15) --
+    # Share of approved clips held out, never trained on (chosen by clip hash, stable as
+    # the dataset grows); their loss decides promotion (nightly.gate).
+    holdout: float = field(default=0.1, metadata=_range(0, 0.9))
+    eval_timesteps: int = field(default=8, metadata=_range(1, 1000))  # fixed, over the schedule
+    # One prompt per line: `prompt | negative prompt | seed` (the last two optional);
+    # wins over validation_prompts. Blank lines and lines starting with # are skipped.
+    prompts_file: str | None = None
+    before_after: bool = True  # samples of the starting module beside the new one
+    report_to: Literal["tensorboard", "wandb", "none"] = "tensorboard"
+    # full: every motion-module weight; lora: a motion LoRA over motion_module, which
+    # then never changes (each night continues the current LoRA).
+    method: Literal["full", "lora"] = "full"
+    lora_rank: int = field(default=16, metadata=_range(1, 1024))
+    lora_alpha: float = field(default=16.0, metadata=_range(0.001, None))
 
 
 @dataclass(frozen=True)
@@ -383,6 +398,14 @@ class NightlyConfig:
     # A popup in the Hydrus client when a run finished (needs the "manage popups"
     # permission; without it there is just no popup).
     popup: bool = True
+    # -- promotion (issue 15) --
+    # A run becomes current only when its held-out loss is at most (1 + gate_margin)
+    # times the current module's; otherwise it is kept as a candidate (`promote RUN`).
+    gate: bool = True
+    gate_margin: float = field(default=0.02, metadata=_range(0, 10))  # relative, 0.02 = 2%
+    # Also copy each promoted module here as hydrus-motion-<run>.safetensors (e.g.
+    # ComfyUI/models/animatediff_models); null: only under the training folder.
+    publish_dir: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hydrus_motion.config import Config
+from hydrus_motion.config import Config, TrainConfig
 from hydrus_motion.errors import HydrusMotionError, LocalFailure, MissingExtra, UsageError
 from hydrus_motion.tools import atomic_write_text, kill_process_group, start_process
 
@@ -46,16 +46,53 @@ def run_config(cfg: Config, dataset_dir: Path, out_dir: Path,
                   "gradient_accumulation": t.gradient_accumulation,
                   "learning_rate": t.learning_rate, "mixed_precision": t.mixed_precision,
                   "gradient_checkpointing": t.gradient_checkpointing, "cache": t.cache,
-                  "ema": t.ema, "seed": t.seed},
+                  "ema": t.ema, "seed": t.seed, "method": t.method,
+                  "report_to": t.report_to},
+        "lora": {"rank": t.lora_rank, "alpha": t.lora_alpha},
         "checkpoints": {"every_steps": t.checkpoint_every, "limit": t.checkpoint_limit},
-        "validation": {"prompts": list(t.validation_prompts),
-                       "num_inference_steps": t.validation_steps},
+        "eval": {"holdout": t.holdout, "timesteps": t.eval_timesteps},
+        "validation": {"prompts": validation_prompts(t),
+                       "num_inference_steps": t.validation_steps,
+                       "before_after": t.before_after},
     }
     if t.run_overrides:
         _merge(run, _read_yaml(Path(t.run_overrides).expanduser()))
         if max_steps:
             run["train"]["max_steps"] = max_steps
     return run
+
+
+def validation_prompts(t: TrainConfig) -> list[Any]:
+    """train.prompts_file (when set) else train.validation_prompts, as RUN.yaml items."""
+    if not t.prompts_file:
+        return list(t.validation_prompts)
+    return read_prompts_file(Path(t.prompts_file).expanduser())
+
+
+def read_prompts_file(path: Path) -> list[Any]:
+    """`prompt | negative prompt | seed` per line; the last two parts are optional."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read train.prompts_file ({exc.strerror})",
+                         hint="one prompt per line: prompt | negative prompt | seed") from None
+    prompts: list[Any] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = [part.strip() for part in line.split("|")]
+        if len(parts) > 3 or not parts[0]:
+            raise UsageError(f"{path}:{number}: expected `prompt | negative prompt | seed`, "
+                             f"got {line.strip()!r}")
+        item: dict[str, Any] = {"prompt": parts[0]}
+        if len(parts) > 1 and parts[1]:
+            item["negative_prompt"] = parts[1]
+        if len(parts) > 2 and parts[2]:
+            if not parts[2].isdigit():
+                raise UsageError(f"{path}:{number}: seed {parts[2]!r} is not a whole number")
+            item["seed"] = int(parts[2])
+        prompts.append(item if len(item) > 1 else parts[0])
+    return prompts
 
 
 def run_training(cfg: Config, dataset_dir: Path, out_dir: Path, resume: str | None = None,

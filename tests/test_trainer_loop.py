@@ -263,3 +263,40 @@ def test_the_eval_loss_is_identical_when_computed_twice(world):
     torch.randn(1000)
     twice = evaluate(unet, evalset, scheduler, cfg, torch.float32, torch.device("cpu"))
     assert once == twice and once["clips"] == 2 and len(once["bands"]) == 2
+
+
+def test_before_after_sample_has_the_starting_module_left_and_the_new_one_right(world,
+                                                                               tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from trainer.video import read_frames
+
+    out = tmp_path / "run"
+    run = train(_cfg(world, out, train={"learning_rate": 0.05},
+                     validation={"prompts": ["a red ball", {"prompt": "sky", "seed": 7,
+                                                            "negative_prompt": "grass"}],
+                                 "num_inference_steps": 2}))
+    compare = run["outputs"]["compare"]
+    assert [c["prompt"] for c in compare] == ["a red ball", "sky"]
+    for index, pair in enumerate(compare):
+        before = np.load(out / "samples" / "before" / f"sample-{index:02d}.npy").astype(float)
+        after = np.load(out / "samples" / f"sample-{index:02d}.npy").astype(float)
+        frames, height, width, _ = before.shape
+        assert np.abs(before - after).mean() > 4  # the run changed what the module makes
+        gif = Image.open(pair["gif"])
+        assert gif.size == (2 * width, height) and gif.n_frames == frames
+        for frame in range(frames):
+            gif.seek(frame)
+            pixels = np.asarray(gif.convert("RGB"), dtype=float)
+            for half, same, other in ((pixels[:, :width], before, after),
+                                      (pixels[:, width:], after, before)):
+                near, far = (np.abs(half - x[frame]).mean() for x in (same, other))
+                assert near < 8 and near + 3 < far  # palette error only, not the other one
+        video = read_frames(pair["mp4"], list(range(frames)), 2 * width, height).astype(float)
+        for half, same, other in ((video[:, :, :width], before, after),
+                                  (video[:, :, width:], after, before)):
+            near, far = np.abs(half - same).mean(), np.abs(half - other).mean()
+            assert near + 3 < far
+    curve = Image.open(run["outputs"]["loss_curve"])
+    assert curve.format == "PNG" and curve.size == (800, 420)

@@ -145,6 +145,12 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
         accelerator.init_trackers("trainer", config=_flat_hparams(cfg))
     before = _eval_before(out, resume_dir, accelerator, unet, evalset, scheduler, cfg,
                           weight_dtype, device)
+    v = cfg.validation
+    if v.prompts and v.before_after and resume_dir is None and accelerator.is_main_process:
+        from trainer.samples import render_samples
+
+        render_samples(v.prompts, (vae, text_encoder, tokenizer, accelerator.unwrap_model(unet)),
+                       cfg, out / "samples" / "before", device, keep_frames=True)
 
     step, losses = start_step, []
     bar = tqdm(total=t.max_steps, initial=step, desc="steps",
@@ -178,7 +184,6 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
             ckpt.record_loss(out, step, step_loss, accelerator.is_main_process)
             if step % cfg.checkpoints.every_steps == 0 or step == t.max_steps:
                 ckpt.save(accelerator, out, step, cfg.checkpoints.limit)
-            v = cfg.validation
             if v.prompts and v.every_steps and step % v.every_steps == 0 and \
                     step < t.max_steps and accelerator.is_main_process:
                 from trainer.samples import render_samples
