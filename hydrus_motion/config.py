@@ -259,7 +259,7 @@ class TrainConfig:
     # auto: `accelerate launch` when accelerate is installed, else `python -m trainer`.
     launcher: Literal["auto", "accelerate", "python"] = "auto"
     timeout_h: float = field(default=24.0, metadata=_range(0.01, None))
-    # -- evaluation, samples, method (issue 15) --
+    # -- evaluation and samples (issue 15) --
     # Share of approved clips held out, never trained on (chosen by clip hash, stable as
     # the dataset grows); their loss decides promotion (nightly.gate).
     holdout: float = field(default=0.1, metadata=_range(0, 0.9))
@@ -269,11 +269,6 @@ class TrainConfig:
     prompts_file: str | None = None
     before_after: bool = True  # samples of the starting module beside the new one
     report_to: Literal["tensorboard", "wandb", "none"] = "tensorboard"
-    # full: every motion-module weight; lora: a motion LoRA over motion_module, which
-    # then never changes (each night continues the current LoRA).
-    method: Literal["full", "lora"] = "full"
-    lora_rank: int = field(default=16, metadata=_range(1, 1024))
-    lora_alpha: float = field(default=16.0, metadata=_range(0.001, None))
 
 
 @dataclass(frozen=True)

@@ -190,3 +190,27 @@ def candidates(root: Path) -> list[dict[str, Any]]:
         out.append({"run": run_dir.name, "verdict": decision.get("verdict"),
                     "reason": decision.get("reason")})
     return out
+
+
+def promote_by_hand(cfg, spec: str) -> dict[str, Any]:
+    """`hydrus-motion promote RUN`: make a finished run current whatever the gate said
+    (also the rollback, to an older run), recorded in the run history."""
+    from hydrus_motion.config import state_dir, training_dir
+    from hydrus_motion.store import open_store
+    from hydrus_motion.store.runs import OK, RunLog
+
+    root = training_dir(cfg)
+    run_dir = find_run(root, spec)
+    earlier = (read_decision(run_dir) or {}).get("reason")
+    reason = "promoted by hand" + (f" (the gate had said: {earlier})" if earlier else "")
+    decision = GateDecision(Verdict.PROMOTED, reason, by="hand")
+    store = open_store(state_dir(cfg))
+    try:
+        runs = RunLog(store)
+        run_id = runs.start("promote")
+        result = promote_run(root, run_dir, cfg.nightly.keep_runs, cfg.nightly.publish_dir,
+                             decision)
+        runs.finish(run_id, OK, details={"promotion": result})
+    finally:
+        store.close()
+    return result

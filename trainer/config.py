@@ -72,18 +72,7 @@ class TrainConfig:
     ema: bool = False
     ema_decay: float = _r(0.9999, 0, 1)
     seed: int = _r(42, 0)
-    # full: every motion-module weight trains; lora: low-rank layers on the motion
-    # modules' attention over a base module that never changes (see lora:)
-    method: Literal["full", "lora"] = "full"
     report_to: Literal["tensorboard", "wandb", "none"] = "tensorboard"
-
-
-@dataclass
-class LoraConfig:
-    rank: int = _r(16, 1, 1024)
-    alpha: float = _r(16.0, 0, None, open_lo=True)  # scale = alpha / rank
-    # continue this LoRA (pytorch_lora_weights.safetensors from an earlier run); null: fresh
-    init: str | None = None
 
 
 @dataclass
@@ -131,7 +120,6 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    lora: LoraConfig = field(default_factory=LoraConfig)
     checkpoints: CheckpointConfig = field(default_factory=CheckpointConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
