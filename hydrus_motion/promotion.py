@@ -72,7 +72,7 @@ def gate_decision(run: dict[str, Any], current: Path | None,
                             new_loss=new)
     if current is None:
         return GateDecision(Verdict.PROMOTED, "there is no current module yet", new_loss=new)
-    if str(current) in str(run.get("init_module", "")):
+    if f"{current}{os.sep}" in str(run.get("init_module", "")):
         old = _loss(ev.get("before"))  # measured on the current weights in this very run
     else:
         theirs = (current_run_json or {}).get("eval") or {}
