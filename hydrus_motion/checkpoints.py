@@ -1,12 +1,13 @@
 """Nightly training runs on disk: which checkpoint is current, which run to resume.
 
     <training_dir>/runs/<run id>/   one trainer --out each (run.json once it finished)
-    <training_dir>/current          link to the newest finished run: current/
+    <training_dir>/current          link to the promoted run: current/
                                     motion_module.safetensors is what a UI should load
 
 A run becomes current only after the trainer wrote its run.json (its last file), so a
-failed or killed run never replaces a good checkpoint. A run that was killed after a
-resumable state is continued the next night instead of starting over.
+failed or killed run never replaces a good checkpoint, and only when the promotion gate
+lets it (promotion.py); a run kept back stays beside it as a candidate. A run that was
+killed after a resumable state is continued the next night instead of starting over.
 """
 
 from __future__ import annotations
@@ -59,10 +60,26 @@ def plan_training(root: Path, dataset_id: str, when: str, now: float) -> Trainin
     trained_on = (read_run(current) or {}).get("dataset_id")
     if when == "changed" and trained_on == dataset_id:
         return TrainingPlan("skip", f"the dataset is unchanged since run {current.name}")
+    newest = latest_finished(root)
+    if when == "changed" and newest not in (None, current) and \
+            (read_run(newest) or {}).get("dataset_id") == dataset_id:
+        return TrainingPlan("skip", f"run {newest.name} trained on this dataset and was not "
+                                    f"promoted (hydrus-motion promote {newest.name})")
     run_dir = root / RUNS / time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
     reason = "first run" if current is None else (
         "the dataset changed" if when == "changed" else "nightly.train is always")
     return TrainingPlan("train", reason, run_dir, init)
+
+
+def latest_finished(root: Path) -> Path | None:
+    """The newest run that wrote its run.json, current or not."""
+    runs = root / RUNS
+    if not runs.is_dir():
+        return None
+    for run in sorted(runs.iterdir(), key=lambda p: p.name, reverse=True):
+        if read_run(run) is not None:
+            return run.resolve()
+    return None
 
 
 def make_current(root: Path, run_dir: Path, keep: int) -> Path:

@@ -130,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
                                "samples into Hydrus. Recorded in the run history; skipped if "
                                "another nightly run holds the lock.")
     cli_config.add_parser(sub, common)
+    p = sub.add_parser("promote", parents=[common], help="make a training run current",
+                       description="Make a finished training run `current` (the gate kept it "
+                                   "back, or roll back to an older run); recorded in the run "
+                                   "history.")
+    p.add_argument("run", metavar="RUN", help="run id (a folder under training/runs) or path")
     return parser
 
 
@@ -401,6 +406,10 @@ def cmd_nightly(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], 
     training = f"; {done[train['action']]} ({train['reason']})" if train else ""
     if train.get("outcome") == "failed":
         training = f"; training failed ({train['error']})"
+    promotion = d.get("promotion") or {}
+    if promotion and not promotion.get("promoted"):
+        training += (f"; run {promotion['run']} NOT promoted ({promotion['reason']}): "
+                     f"hydrus-motion promote {promotion['run']}")
     _summary_line("nightly", f"run {result['run']} {result['outcome']}{training}", counts)
     return result, code
 
@@ -424,8 +433,18 @@ def cmd_retry(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], in
     return {"retried": [vars(r) for r in done], "not_found": missing}, 1 if missing else 0
 
 
+def cmd_promote(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
+    from hydrus_motion.promotion import promote_by_hand
+
+    result = promote_by_hand(cfg, args.run)
+    if not args.json:
+        print(f"run {result['run']} is current (before: {result['previous'] or 'none'})")
+    return result, 0
+
+
 COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "tag": cli_tag.cmd_tag,
             "ingest": cmd_ingest, "reconcile": cmd_reconcile, "daemon": cmd_daemon,
             "status": cmd_status, "doctor": cmd_doctor, "export": cmd_export,
             "train": cmd_train, "nightly": cmd_nightly, "config": cli_config.cmd_config,
-            "start": cli_start.cmd_start, "retry": cmd_retry}
+            "start": cli_start.cmd_start, "retry": cmd_retry,
+            "promote": cmd_promote}

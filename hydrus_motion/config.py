@@ -291,6 +291,16 @@ class TrainConfig:
     # auto: `accelerate launch` when accelerate is installed, else `python -m trainer`.
     launcher: Literal["auto", "accelerate", "python"] = "auto"
     timeout_h: float = field(default=24.0, metadata=_range(0.01, None))
+    # -- evaluation and samples (issue 15) --
+    # Share of approved clips held out, never trained on (chosen by clip hash, stable as
+    # the dataset grows); their loss decides promotion (nightly.gate).
+    holdout: float = field(default=0.1, metadata=_range(0, 0.9))
+    eval_timesteps: int = field(default=8, metadata=_range(1, 1000))  # fixed, over the schedule
+    # One prompt per line: `prompt | negative prompt | seed` (the last two optional);
+    # wins over validation_prompts. Blank lines and lines starting with # are skipped.
+    prompts_file: str | None = None
+    before_after: bool = True  # samples of the starting module beside the new one
+    report_to: Literal["tensorboard", "wandb", "none"] = "tensorboard"
 
 
 @dataclass(frozen=True)
@@ -499,6 +509,14 @@ class NightlyConfig:
     # A popup in the Hydrus client when a run finished (needs the "manage popups"
     # permission; without it there is just no popup).
     popup: bool = True
+    # -- promotion (issue 15) --
+    # A run becomes current only when its held-out loss is at most (1 + gate_margin)
+    # times the current module's; otherwise it is kept as a candidate (`promote RUN`).
+    gate: bool = True
+    gate_margin: float = field(default=0.02, metadata=_range(0, 10))  # relative, 0.02 = 2%
+    # Also copy each promoted module here as hydrus-motion-<run>.safetensors (e.g.
+    # ComfyUI/models/animatediff_models); null: only under the training folder.
+    publish_dir: str | None = None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from hydrus_motion.annotate.wd_tagger import Tagger
 from hydrus_motion.checkpoints import (
     TrainingPlan,
     current_run,
-    make_current,
+    latest_finished,
     mark_published,
     plan_training,
     read_run,
@@ -58,6 +58,7 @@ from hydrus_motion.hydrus.scheme import annotated_notes, clip_notes, clip_tags
 from hydrus_motion.ingest.content import file_sha256, source_fingerprint
 from hydrus_motion.probe import frame_count_slack, probe_video
 from hydrus_motion.progress import Progress, no_progress
+from hydrus_motion.promotion import gate_decision, keep_candidate, promote_run, read_decision
 from hydrus_motion.records import Clip, ClipPlan, ClipSpan, SceneList, VideoInfo
 from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.bars import sample_crops
@@ -324,33 +325,61 @@ def nightly(cfg: Config, store: Store, gateway: HydrusGateway) -> dict[str, Any]
                                      "run is resumed by the next nightly run") from None
         details["train"].update(
             outcome="trained", steps=run["steps"], final_loss=run["final_loss"],
-            seconds=round(time.monotonic() - started, 1), dataset_clips=len(exported.entries))
-        make_current(root, plan.run_dir, cfg.nightly.keep_runs)
-    current = current_run(root)
-    if current is not None and not samples_published(current):  # also retries a failed try
+            seconds=round(time.monotonic() - started, 1), dataset_clips=len(exported.entries),
+            eval=eval_summary(run))
+        details["promotion"] = gate_and_promote(cfg, root, plan.run_dir, run)
+    newest, current = latest_finished(root), current_run(root)
+    for shown in dict.fromkeys(r for r in (newest, current) if r is not None):
+        if samples_published(shown):
+            continue  # also retries a failed try
         try:
-            details["samples"] = publish_run(gateway, cfg, current)
+            details["samples"] = publish_run(gateway, cfg, shown)
         except HydrusMotionError as exc:
-            raise NightlyFailed(f"the samples of run {current.name} could not be put into "
+            raise NightlyFailed(f"the samples of run {shown.name} could not be put into "
                                 f"Hydrus: {exc.message}", details,
-                                hint="the checkpoint is current; the next nightly run tries "
-                                     "the samples again") from None
+                                hint="the checkpoints are in place; the next nightly run "
+                                     "tries the samples again") from None
     return details
+
+
+def gate_and_promote(cfg: Config, root: Path, run_dir: Path, run: dict[str, Any]) -> dict:
+    """The promotion gate: current only when the held-out loss is no worse than the
+    current module's by more than nightly.gate_margin; else kept as a candidate."""
+    current = current_run(root)
+    decision = gate_decision(run, current, read_run(current), cfg.nightly)
+    if decision.promoted:
+        return promote_run(root, run_dir, cfg.nightly.keep_runs, cfg.nightly.publish_dir,
+                           decision)
+    return keep_candidate(run_dir, decision)
+
+
+def eval_summary(run: dict[str, Any]) -> dict[str, Any]:
+    ev = run.get("eval") or {}
+    return {"before": (ev.get("before") or {}).get("loss"),
+            "after": (ev.get("after") or {}).get("loss"),
+            "clips": len(ev.get("measured") or [])}
 
 
 def publish_run(gateway: HydrusGateway, cfg: Config, run_dir: Path) -> dict[str, Any]:
     """The current run's samples into Hydrus, and a popup saying what finished."""
     run = read_run(run_dir) or {}
     trained_on = read_dataset_json(Path(run.get("dataset") or run_dir)) or {}
-    run = {**run, "clips": trained_on.get("counts", {}).get("clips", "?")}
-    files = [Path(s[kind]) for s in run.get("outputs", {}).get("samples") or []
+    run = {**run, "clips": trained_on.get("counts", {}).get("clips", "?"),
+           "decision": read_decision(run_dir)}
+    outputs = run.get("outputs", {})
+    files = [Path(s[kind]) for s in outputs.get("compare") or outputs.get("samples") or []
              for kind in ("mp4", "gif")]
+    if outputs.get("loss_curve"):
+        files.append(Path(outputs["loss_curve"]))
     published = publish_samples(gateway, cfg, run, run_dir.name, files)
     hashes = [p.hash for p in published if p.result in ("imported", "already in hydrus")]
     mark_published(run_dir, hashes)
     loss = run.get("final_loss")
     loss_text = f", loss {loss:.4f}" if isinstance(loss, (int, float)) else ""
+    decision = run["decision"] or {}
+    verdict = "" if decision.get("promoted", True) else \
+        f"; NOT promoted ({decision.get('reason')}): hydrus-motion promote {run_dir.name}"
     text = (f"motion module run {run_dir.name} finished: {run.get('steps')} steps{loss_text}; "
-            f"{len(hashes)} sample(s)")
+            f"{len(hashes)} sample(s){verdict}")
     popup = cfg.nightly.popup and announce(gateway, text, hashes)
     return {"files": len(files), "in_hydrus": len(hashes), "popup": bool(popup)}

@@ -11,7 +11,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from hydrus_motion.config import Config, state_dir
+from hydrus_motion.checkpoints import current_run
+from hydrus_motion.config import Config, state_dir, training_dir
+from hydrus_motion.promotion import candidates
 from hydrus_motion.store.lock import holder
 
 
@@ -35,6 +37,7 @@ def gather(cfg: Config) -> dict[str, Any]:
             "SELECT path, push_status, attempts, last_error FROM clips WHERE last_error IS NOT "
             "NULL AND push_status IN ('queued', 'failed') ORDER BY checked_at DESC LIMIT 50")
         upcoming = next_run(cfg.nightly) if cfg.nightly.enabled else None
+        current = current_run(training_dir(cfg))
         return {
             "state_dir": str(folder),
             "daemon": {"running": daemon_pid is not None, "pid": daemon_pid},
@@ -46,6 +49,8 @@ def gather(cfg: Config) -> dict[str, Any]:
             "clip_failures": [dict(r) for r in clip_failures],
             "quarantined": [_when(dict(r), "finished_at") for r in quarantined],
             "runs": [_run(r, nightly_pid) for r in runs.last(limit=10)],
+            "training": {"current": current.name if current else None,
+                         "candidates": candidates(training_dir(cfg))},
             "nightly": {"enabled": cfg.nightly.enabled, "cron": cfg.nightly.cron,
                         "timezone": cfg.nightly.timezone or "local",
                         "next": upcoming.isoformat(timespec="minutes") if upcoming else None},
@@ -77,6 +82,11 @@ def render(doc: dict[str, Any]) -> str:
     for r in doc["runs"]:
         lines.append(f"run {r['id']} {r['kind']} {r['started']}: {r['outcome']}"
                      + (f": {r['error']}" if r["error"] else "") + _run_summary(r["details"]))
+    t = doc["training"]
+    lines.append(f"training: current {t['current'] or 'none yet'}")
+    for c in t["candidates"]:
+        lines.append(f"  candidate {c['run']}: {c['reason'] or 'not promoted'} "
+                     f"(hydrus-motion promote {c['run']})")
     n = doc["nightly"]
     lines.append(f"nightly: {n['cron']} ({n['timezone']}), next {n['next']}" if n["enabled"]
                  else "nightly: off in the daemon (nightly.enabled: false)")
@@ -104,6 +114,10 @@ def _run_summary(details: dict[str, Any]) -> str:
         parts.append(f"trained {train['steps']} steps{loss_text}, {train['seconds']:.0f} s")
     elif train:
         parts.append(f"training {train.get('outcome') or train['action']}: {train['reason']}")
+    promotion = details.get("promotion") or {}
+    if promotion:
+        verdict = "promoted" if promotion.get("promoted") else "NOT promoted"
+        parts.append(f"run {promotion.get('run')} {verdict}: {promotion.get('reason')}")
     return f" ({'; '.join(parts)})" if parts else ""
 
 

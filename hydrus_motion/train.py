@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hydrus_motion.config import Config
-from hydrus_motion.errors import HydrusMotionError, MissingExtra, UsageError
-from hydrus_motion.tools import atomic_write_text
+from hydrus_motion.config import Config, TrainConfig
+from hydrus_motion.errors import HydrusMotionError, LocalFailure, MissingExtra, UsageError
+from hydrus_motion.tools import atomic_write_text, kill_process_group, start_process
 
 log = logging.getLogger("hydrus_motion.train")
 TRAIN_MODULES = ("torch", "diffusers", "accelerate", "transformers", "safetensors")
@@ -46,16 +46,51 @@ def run_config(cfg: Config, dataset_dir: Path, out_dir: Path,
                   "gradient_accumulation": t.gradient_accumulation,
                   "learning_rate": t.learning_rate, "mixed_precision": t.mixed_precision,
                   "gradient_checkpointing": t.gradient_checkpointing, "cache": t.cache,
-                  "ema": t.ema, "seed": t.seed},
+                  "ema": t.ema, "seed": t.seed, "report_to": t.report_to},
         "checkpoints": {"every_steps": t.checkpoint_every, "limit": t.checkpoint_limit},
-        "validation": {"prompts": list(t.validation_prompts),
-                       "num_inference_steps": t.validation_steps},
+        "eval": {"holdout": t.holdout, "timesteps": t.eval_timesteps},
+        "validation": {"prompts": validation_prompts(t),
+                       "num_inference_steps": t.validation_steps,
+                       "before_after": t.before_after},
     }
     if t.run_overrides:
         _merge(run, _read_yaml(Path(t.run_overrides).expanduser()))
         if max_steps:
             run["train"]["max_steps"] = max_steps
     return run
+
+
+def validation_prompts(t: TrainConfig) -> list[Any]:
+    """train.prompts_file (when set) else train.validation_prompts, as RUN.yaml items."""
+    if not t.prompts_file:
+        return list(t.validation_prompts)
+    return read_prompts_file(Path(t.prompts_file).expanduser())
+
+
+def read_prompts_file(path: Path) -> list[Any]:
+    """`prompt | negative prompt | seed` per line; the last two parts are optional."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read train.prompts_file ({exc.strerror})",
+                         hint="one prompt per line: prompt | negative prompt | seed") from None
+    prompts: list[Any] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = [part.strip() for part in line.split("|")]
+        if len(parts) > 3 or not parts[0]:
+            raise UsageError(f"{path}:{number}: expected `prompt | negative prompt | seed`, "
+                             f"got {line.strip()!r}")
+        item: dict[str, Any] = {"prompt": parts[0]}
+        if len(parts) > 1 and parts[1]:
+            item["negative_prompt"] = parts[1]
+        if len(parts) > 2 and parts[2]:
+            if not parts[2].isdigit():
+                raise UsageError(f"{path}:{number}: seed {parts[2]!r} is not a whole number")
+            item["seed"] = int(parts[2])
+        prompts.append(item if len(item) > 1 else parts[0])
+    return prompts
 
 
 def run_training(cfg: Config, dataset_dir: Path, out_dir: Path, resume: str | None = None,
@@ -81,16 +116,12 @@ def run_training(cfg: Config, dataset_dir: Path, out_dir: Path, resume: str | No
         argv += ["--resume", resume]
     log.info("training: %s", " ".join(argv))
     (out_dir / "run.json").unlink(missing_ok=True)  # run.json appears only when this run ends
-    try:  # logs and progress reach stderr live; stdout is kept for `--json`
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                              timeout=cfg.train.timeout_h * 3600, check=False)
-    except subprocess.TimeoutExpired:
-        raise HydrusMotionError(f"training ran past train.timeout_h ({cfg.train.timeout_h} h)",
-                                hint=f"continue it: hydrus-motion train --dataset {dataset_dir}"
-                                     f" --out {out_dir} --resume latest") from None
-    sys.stderr.write(proc.stdout.decode("utf-8", "replace"))
-    if proc.returncode != 0 or not (out_dir / "run.json").is_file():
-        raise HydrusMotionError(f"training failed (trainer exit code {proc.returncode}); "
+    code, stdout = run_trainer_process(argv, cfg.train.timeout_h * 3600, out_dir,
+                                       hint=f"continue it: hydrus-motion train --dataset "
+                                            f"{dataset_dir} --out {out_dir} --resume latest")
+    sys.stderr.write(stdout)
+    if code != 0 or not (out_dir / "run.json").is_file():
+        raise HydrusMotionError(f"training failed (trainer exit code {code}); "
                                 "the log above says why",
                                 hint=f"after a crash, --resume latest continues from the last "
                                      f"state in {out_dir / 'checkpoints'}")
@@ -100,6 +131,24 @@ def run_training(cfg: Config, dataset_dir: Path, out_dir: Path, resume: str | No
                     "motion_module": run["outputs"]["motion_module"],
                     "motion_adapter": run["outputs"]["motion_adapter"]}
     return run
+
+
+def run_trainer_process(argv: list[str], timeout_s: float, out_dir: Path,
+                        hint: str | None = None) -> tuple[int, str]:
+    """(exit code, stdout) of the trainer, started in its own process group: on a timeout
+    or a stop (KeyboardInterrupt from SIGTERM) the whole group goes, so the trainer under
+    `accelerate launch` never keeps the GPU. Logs and progress reach stderr live."""
+    proc = start_process(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        stdout, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill_process_group(proc)
+        raise LocalFailure(out_dir, f"training ran past train.timeout_h "
+                                    f"({timeout_s / 3600:g} h); stopped", hint) from None
+    except BaseException:
+        kill_process_group(proc)
+        raise
+    return proc.returncode, stdout.decode("utf-8", "replace")
 
 
 def train_for_nightly(cfg: Config, dataset_dir: Path, run_dir: Path, *, resume: bool,

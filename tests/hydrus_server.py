@@ -571,6 +571,10 @@ def _import(status: int, file_hash: str, note: str, traceback: bool = False) -> 
 
 def _probe(data: bytes) -> dict[str, Any] | str:
     """Video metadata the way Hydrus gets it (ffmpeg), or the import failure note."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":  # HydrusConstants.IMAGE_PNG; a still image
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return {"mime": "image/png", "filetype_enum": 2, "width": width, "height": height,
+                "duration": None, "num_frames": None, "has_audio": False}
     if data[:4] == b"GIF8":
         mime, enum = "image/gif", 3  # HydrusConstants.ANIMATION_GIF
     elif data[4:8] == b"ftyp":

@@ -79,3 +79,64 @@ def test_train_usage_and_failure_exit_codes(setup, tmp_path, capsys):
     assert main(["train", "--config", str(setup["direct"]), "--dataset", str(broken),
                  "--out", str(tmp_path / "c")]) == 1
     assert "training failed" in capsys.readouterr().err
+
+
+def test_a_training_timeout_stops_the_trainer_under_the_launcher_too(tmp_path):
+    """The launcher's child (the real trainer under `accelerate launch`) holds the GPU; a
+    timeout must stop it as well, not only the launcher."""
+    import os
+    import sys
+    import time
+
+    from hydrus_motion.errors import LocalFailure
+    from hydrus_motion.train import run_trainer_process
+
+    pid_file = tmp_path / "trainer.pid"
+    launcher = ("import subprocess, sys, time\n"
+                "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+                f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+                "time.sleep(60)\n")
+    with pytest.raises(LocalFailure, match="train.timeout_h"):
+        run_trainer_process([sys.executable, "-c", launcher], 2.0, tmp_path)
+    trainer = int(pid_file.read_text())
+
+    def alive(pid: int) -> bool:
+        try:
+            state = open(f"/proc/{pid}/status").read()
+        except FileNotFoundError:
+            return False
+        return "\nState:\tZ" not in state
+
+    deadline = time.monotonic() + 5
+    while alive(trainer) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(trainer):
+        os.kill(trainer, 9)
+        pytest.fail("the trainer under the launcher outlived the timeout")
+
+
+def test_the_prompts_file_gives_prompts_negatives_and_seeds_to_the_run(tmp_path):
+    import dataclasses
+
+    from hydrus_motion.config import Config, TrainConfig
+    from hydrus_motion.errors import UsageError
+    from hydrus_motion.train import run_config
+    from trainer.config import run_config_from_dict
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("# the nightly prompts\na cat turns its head\n\n"
+                       "waves roll in | blurry, static | 7\nsmoke rises || 3\n")
+    cfg = Config(train=TrainConfig(pretrained_model=str(tmp_path), prompts_file=str(prompts),
+                                   validation_prompts=("ignored",)))
+    run = run_config(cfg, tmp_path / "ds", tmp_path / "out")
+    assert run["validation"]["prompts"] == [
+        "a cat turns its head",
+        {"prompt": "waves roll in", "negative_prompt": "blurry, static", "seed": 7},
+        {"prompt": "smoke rises", "seed": 3}]
+    assert run_config_from_dict(run).validation.prompts == run["validation"]["prompts"]
+    prompts.write_text("fine\nbad | x | seven\n")
+    with pytest.raises(UsageError, match=r"prompts.txt:2: seed 'seven'"):
+        run_config(cfg, tmp_path / "ds", tmp_path / "out")
+    missing = dataclasses.replace(cfg.train, prompts_file=str(tmp_path / "none.txt"))
+    with pytest.raises(UsageError, match="cannot read train.prompts_file"):
+        run_config(dataclasses.replace(cfg, train=missing), tmp_path / "ds", tmp_path / "out")

@@ -81,12 +81,14 @@ def test_drop_approve_train_and_samples_come_back(tmp_path, hydrus, models, scen
     assert train["action"] == "train" and train["outcome"] == "trained" and train["steps"] == 2
     run_id = train["run"]
     samples = samples_of(hydrus, run_id)
-    assert len(samples) == 2 == details["samples"]["in_hydrus"]  # one prompt: mp4 and gif
+    # one prompt: before/after side by side as mp4 and gif, and the loss curve
+    assert len(samples) == 3 == details["samples"]["in_hydrus"]
     for sample in samples:
         assert hydrus.current_tags(sample) == {"motion:sample", f"motion run:{run_id}"}
         note = hydrus.db.notes[sample]["motion run"]
         assert "steps: 2, final loss" in note and "(3 clips)" in note
-    assert {hydrus.db.files[s]["mime"] for s in samples} == {"video/mp4", "image/gif"}
+    assert {hydrus.db.files[s]["mime"] for s in samples} == {"video/mp4", "image/gif",
+                                                            "image/png"}
     (popup,) = hydrus.popups
     assert run_id in popup["status_text_1"] and sorted(popup["hashes"]) == sorted(samples)
     current = daemon.state / "training" / "current"
@@ -114,7 +116,7 @@ def test_drop_approve_train_and_samples_come_back(tmp_path, hydrus, models, scen
     assert current.resolve().name == train["run"] != run_id
     # the new run started from the checkpoint that was current
     assert str(daemon.state / "training" / "runs" / run_id) in trained["init_module"]
-    assert len(samples_of(hydrus, train["run"])) == 2
+    assert len(samples_of(hydrus, train["run"])) == 3
 
     text = run_cli("status", "--config", str(daemon.config)).stdout
     assert "(4 clips; trained 2 steps, loss" in text
@@ -165,4 +167,4 @@ def test_an_interrupted_run_is_resumed_and_a_failed_one_changes_nothing(
 
     code, run = nightly(daemon)  # nothing to train; the samples are tried again
     assert code == 0 and run["details"]["train"]["action"] == "skip"
-    assert run["details"]["samples"]["in_hydrus"] == 2 == len(samples_of(hydrus, killed.name))
+    assert run["details"]["samples"]["in_hydrus"] == 3 == len(samples_of(hydrus, killed.name))

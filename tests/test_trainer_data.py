@@ -200,3 +200,53 @@ def test_a_clip_on_twos_is_sampled_at_an_even_stride_so_every_frame_is_a_new_dra
     assert ds.stride_for(clips[0]) == 2
     means = ds[0]["pixels"].mean(dim=(1, 2, 3)).numpy()
     assert np.all(np.abs(np.diff(means)) > 0.02)  # no drawing sampled twice
+
+
+def test_run_config_checks_ranges_and_refuses_unknown_types(tmp_path, capsys):
+    import dataclasses
+
+    import yaml
+
+    from trainer.__main__ import main
+    from trainer.config import _build
+
+    run = {"dataset": str(tmp_path / "ds"), "output_dir": str(tmp_path / "out"),
+           "pretrained_model": str(tmp_path / "no-such-model"),
+           "checkpoints": {"every_steps": 0}, "data": {"caption_dropout": 1.5},
+           "train": {"learning_rate": 0, "lr_scheduler": "warp"}, "eval": {"holdout": 2}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(run))
+    assert main(["--config", str(path)]) == 2  # refused before any model would load
+    err = capsys.readouterr().err
+    for fragment in ("checkpoints.every_steps: 0 must be at least 1",
+                     "data.caption_dropout: 1.5 must be at most 1",
+                     "train.learning_rate: 0 must be above 0", "train.lr_scheduler: 'warp'",
+                     "eval.holdout: 2 must be at most 1", "5 problem(s)"):
+        assert fragment in err
+    assert not (tmp_path / "out").exists()
+
+    @dataclasses.dataclass
+    class Odd:
+        pair: tuple = (1, 2)
+
+    problems: list[str] = []
+    _build(Odd, {"pair": [3, 4]}, "", problems)
+    assert problems and "unknown to the validator" in problems[0]
+
+
+def test_the_held_out_split_is_stable_as_clips_are_added():
+    from pathlib import Path
+
+    from trainer.data import Clip
+    from trainer.evaluate import split_holdout
+
+    def clips(n: int) -> list[Clip]:
+        return [Clip(f"{i:064x}", Path(f"{i}.mp4"), "c", 20, 64, 64) for i in range(n)]
+
+    train_a, held_a = split_holdout(clips(200), 0.2)
+    train_b, held_b = split_holdout(clips(1000), 0.2)
+    assert 20 < len(held_a) < 60 and 150 < len(held_b) < 250
+    assert set(c.videoid for c in held_a) == {c.videoid for c in held_b
+                                              if int(c.videoid, 16) < 200}
+    assert not {c.videoid for c in train_b} & {c.videoid for c in held_b}
+    assert split_holdout(clips(50), 0.0)[1] == [] and split_holdout(clips(50), 1.0)[0] == []

@@ -206,3 +206,97 @@ def test_more_frames_than_the_position_table_is_a_config_error(world, tmp_path):
 
     with pytest.raises(RunConfigError, match="data.frames: 33"):
         train(_cfg(world, tmp_path / "run", data={"frames": 33}))
+
+
+def _hold_out_one(world) -> tuple[float, str]:
+    """An eval.holdout that holds out exactly the clip with the lowest bucket."""
+    from trainer.data import load_clips
+    from trainer.evaluate import holdout_bucket
+
+    clips, _ = load_clips(world["ds"])
+    lowest = min(clips, key=lambda c: holdout_bucket(c.videoid))
+    return (holdout_bucket(lowest.videoid) + 1) / 1000, lowest.videoid
+
+
+def test_held_out_loss_is_measured_before_and_after_and_compares_across_runs(world, tmp_path):
+    fraction, held = _hold_out_one(world)
+    first = train(_cfg(world, tmp_path / "a", eval={"holdout": fraction},
+                       train={"learning_rate": 1e-3}))
+    ev = first["eval"]
+    assert ev["measured"] == [held] and ev["held_out"] == 1
+    for when in ("before", "after"):
+        figures = ev[when]
+        assert math.isfinite(figures["loss"]) and len(figures["bands"]) == 4
+        assert figures["timesteps"] == [62, 187, 312, 437, 562, 687, 812, 937]
+    assert ev["before"]["loss"] != ev["after"]["loss"]
+    # never trained on: the latent cache holds the two other clips (one window, two flips)
+    assert len(list((tmp_path / "a" / "cache" / "latents").glob("*.safetensors"))) == 4
+
+    # a second run from the first one's module measures, before its first step, the very
+    # figure the first run reported for its result: the figures compare across runs
+    second = train(_cfg(world, tmp_path / "b", eval={"holdout": fraction},
+                        motion_module=str(tmp_path / "a" / "motion_module.safetensors"),
+                        train={"max_steps": 1}))
+    assert second["eval"]["set_id"] == ev["set_id"]
+    assert second["eval"]["before"]["loss"] == pytest.approx(ev["after"]["loss"], rel=1e-6)
+    assert [b["loss"] for b in second["eval"]["before"]["bands"]] == \
+        pytest.approx([b["loss"] for b in ev["after"]["bands"]], rel=1e-6)
+
+
+def test_the_eval_loss_is_identical_when_computed_twice(world):
+    from diffusers import DDPMScheduler
+
+    from trainer.data import load_clips
+    from trainer.evaluate import build_eval_set, evaluate
+
+    cfg = _cfg(world, world["root"] / "unused", eval={"timesteps": 4, "bands": 2})
+    base = load_base(str(world["base"]))
+    torch.manual_seed(1)
+    unet = motion_unet(base.unet, load_adapter(None, base.unet)[0])
+    clips, _ = load_clips(world["ds"])
+    evalset = build_eval_set(clips[:2], cfg, lambda c: (64, 64), base.vae, base.tokenizer,
+                             base.text_encoder, torch.device("cpu"), torch.float32)
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear",
+                              beta_start=0.00085, beta_end=0.012)
+    torch.manual_seed(123)  # the training RNG's state does not enter the figure
+    once = evaluate(unet, evalset, scheduler, cfg, torch.float32, torch.device("cpu"))
+    torch.randn(1000)
+    twice = evaluate(unet, evalset, scheduler, cfg, torch.float32, torch.device("cpu"))
+    assert once == twice and once["clips"] == 2 and len(once["bands"]) == 2
+
+
+def test_before_after_sample_has_the_starting_module_left_and_the_new_one_right(world,
+                                                                               tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from trainer.video import read_frames
+
+    out = tmp_path / "run"
+    run = train(_cfg(world, out, train={"learning_rate": 0.05},
+                     validation={"prompts": ["a red ball", {"prompt": "sky", "seed": 7,
+                                                            "negative_prompt": "grass"}],
+                                 "num_inference_steps": 2}))
+    compare = run["outputs"]["compare"]
+    assert [c["prompt"] for c in compare] == ["a red ball", "sky"]
+    for index, pair in enumerate(compare):
+        before = np.load(out / "samples" / "before" / f"sample-{index:02d}.npy").astype(float)
+        after = np.load(out / "samples" / f"sample-{index:02d}.npy").astype(float)
+        frames, height, width, _ = before.shape
+        assert np.abs(before - after).mean() > 4  # the run changed what the module makes
+        gif = Image.open(pair["gif"])
+        assert gif.size == (2 * width, height) and gif.n_frames == frames
+        for frame in range(frames):
+            gif.seek(frame)
+            pixels = np.asarray(gif.convert("RGB"), dtype=float)
+            for half, same, other in ((pixels[:, :width], before, after),
+                                      (pixels[:, width:], after, before)):
+                near, far = (np.abs(half - x[frame]).mean() for x in (same, other))
+                assert near < 8 and near + 3 < far  # palette error only, not the other one
+        video = read_frames(pair["mp4"], list(range(frames)), 2 * width, height).astype(float)
+        for half, same, other in ((video[:, :, :width], before, after),
+                                  (video[:, :, width:], after, before)):
+            near, far = np.abs(half - same).mean(), np.abs(half - other).mean()
+            assert near + 3 < far
+    curve = Image.open(run["outputs"]["loss_curve"])
+    assert curve.format == "PNG" and curve.size == (800, 420)

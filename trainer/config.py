@@ -19,66 +19,90 @@ class RunConfigError(ValueError):
     """RUN.yaml is invalid; the message lists every problem."""
 
 
+def _r(default, lo=None, hi=None, *, open_lo: bool = False):
+    """A field whose value must lie in [lo, hi] ((lo, hi] with open_lo)."""
+    return field(default=default, metadata={"range": (lo, hi, open_lo)})
+
+
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+              "constant_with_warmup", "piecewise_constant")
+
+
 @dataclass
 class DataConfig:
-    size: int = 256                   # short side resize, then centre crop to size x size
-    frames: int = 16                  # frames per sample (<= the module's pe length)
-    stride: int = 4                   # source frames between samples; shrinks for short clips
+    size: int = _r(256, 64, 4096)     # short side resize, then centre crop to size x size
+    frames: int = _r(16, 1, 64)       # frames per sample (<= the module's pe length)
+    stride: int = _r(4, 1, 256)       # source frames between samples; shrinks for short clips
     flip: bool = True                 # random horizontal flip, same for every frame
-    caption_dropout: float = 0.1      # share of samples trained with the empty caption
+    caption_dropout: float = _r(0.1, 0, 1)  # share of samples trained with the empty caption
     tag_shuffle: bool = False         # caption = shuffled tags (manifest.jsonl only)
     buckets: bool = False             # aspect-ratio buckets at size*size pixels
-    num_workers: int = 0
-    decode_timeout_s: float = 120.0
+    num_workers: int = _r(0, 0, 256)
+    decode_timeout_s: float = _r(120.0, 0, None, open_lo=True)
 
 
 @dataclass
 class NoiseConfig:
-    num_train_timesteps: int = 1000
-    beta_start: float = 0.00085
-    beta_end: float = 0.012
+    num_train_timesteps: int = _r(1000, 1, 100_000)
+    beta_start: float = _r(0.00085, 0, 1, open_lo=True)
+    beta_end: float = _r(0.012, 0, 1, open_lo=True)
     beta_schedule: Literal["linear", "scaled_linear"] = "linear"
     prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
 
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 1000             # optimizer steps
-    batch_size: int = 1
-    gradient_accumulation: int = 1
-    learning_rate: float = 1e-4
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    weight_decay: float = 1e-2
-    adam_epsilon: float = 1e-8
-    lr_scheduler: str = "constant"    # any diffusers get_scheduler name
-    lr_warmup_steps: int = 0
-    max_grad_norm: float = 1.0
+    max_steps: int = _r(1000, 1)      # optimizer steps
+    batch_size: int = _r(1, 1, 4096)
+    gradient_accumulation: int = _r(1, 1, 4096)
+    learning_rate: float = _r(1e-4, 0, 10, open_lo=True)
+    adam_beta1: float = _r(0.9, 0, 1)
+    adam_beta2: float = _r(0.999, 0, 1)
+    weight_decay: float = _r(1e-2, 0, 1)
+    adam_epsilon: float = _r(1e-8, 0, 1, open_lo=True)
+    lr_scheduler: Literal[SCHEDULERS] = "constant"  # a diffusers get_scheduler name
+    lr_warmup_steps: int = _r(0, 0)
+    max_grad_norm: float = _r(1.0, 0, None, open_lo=True)
     mixed_precision: Literal["no", "fp16", "bf16"] = "bf16"
     # Frozen UNet weights in the mixed-precision dtype (the official loop keeps fp32).
     half_frozen_weights: bool = True
     gradient_checkpointing: bool = True
     cache: bool = True                # cache VAE latents and text embeddings on disk
-    cache_windows: int = 4            # frame windows cached per clip (random one per step)
+    cache_windows: int = _r(4, 1, 1024)  # frame windows cached per clip (random one per step)
     ema: bool = False
-    ema_decay: float = 0.9999
-    seed: int = 42
+    ema_decay: float = _r(0.9999, 0, 1)
+    seed: int = _r(42, 0)
+    report_to: Literal["tensorboard", "wandb", "none"] = "tensorboard"
 
 
 @dataclass
 class CheckpointConfig:
-    every_steps: int = 500
-    limit: int = 3                    # accelerate states kept (oldest removed)
+    every_steps: int = _r(500, 1)
+    limit: int = _r(3, 1, 1000)       # accelerate states kept (oldest removed)
+
+
+@dataclass
+class EvalConfig:
+    # share of clips held out (never trained on): a clip is held out iff
+    # sha256(videoid) mod 1000 < holdout * 1000, so the set is stable as clips are added
+    holdout: float = _r(0.1, 0, 1)
+    max_clips: int = _r(64, 1, 100_000)   # held-out clips measured (lowest hashes first)
+    timesteps: int = _r(8, 1, 1000)       # fixed timesteps spread over the schedule
+    bands: int = _r(4, 1, 100)            # timestep bands reported besides the overall loss
+    seed: int = _r(0, 0)                  # noise per clip from (seed, videoid), not the run's
 
 
 @dataclass
 class ValidationConfig:
+    # a prompt, or {prompt, negative_prompt, seed}; one mp4 + gif each
     prompts: list = field(default_factory=list)
-    every_steps: int = 0              # 0: only after the last step
-    num_inference_steps: int = 25
-    guidance_scale: float = 8.0
-    seed: int = 42
-    fps: int = 8
+    every_steps: int = _r(0, 0)       # 0: only after the last step
+    num_inference_steps: int = _r(25, 1, 1000)
+    guidance_scale: float = _r(8.0, 0, 100)
+    seed: int = _r(42, 0)
+    fps: int = _r(8, 1, 120)
+    # also render each prompt with the starting weights, and write both side by side
+    before_after: bool = True
 
 
 @dataclass
@@ -97,6 +121,7 @@ class RunConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoints: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     @property
@@ -122,14 +147,16 @@ def run_config_from_dict(data: dict, source: str = "run config") -> RunConfig:
             problems.append(f"{name}: required")
     if cfg.data.size % 64:
         problems.append(f"data.size: {cfg.data.size} is not a multiple of 64")
-    if not 0 <= cfg.data.caption_dropout <= 1:
-        problems.append("data.caption_dropout: allowed 0-1")
-    for name in ("frames", "stride", "size"):
-        if getattr(cfg.data, name) < 1:
-            problems.append(f"data.{name}: must be >= 1")
-    for name in ("max_steps", "batch_size", "gradient_accumulation", "cache_windows"):
-        if getattr(cfg.train, name) < 1:
-            problems.append(f"train.{name}: must be >= 1")
+    if cfg.noise.beta_end <= cfg.noise.beta_start:
+        problems.append(f"noise.beta_end: {cfg.noise.beta_end} must be above beta_start "
+                        f"({cfg.noise.beta_start})")
+    if cfg.eval.bands > cfg.eval.timesteps:
+        problems.append(f"eval.bands: {cfg.eval.bands} is more than eval.timesteps "
+                        f"({cfg.eval.timesteps}); each band needs a timestep")
+    for index, item in enumerate(cfg.validation.prompts):
+        problem = prompt_problem(item)
+        if problem:
+            problems.append(f"validation.prompts[{index}]: {problem}")
     if problems:
         raise RunConfigError(f"{source}: {len(problems)} problem(s):\n"
                              + "\n".join(f"  - {p}" for p in problems))
@@ -145,7 +172,8 @@ def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
         problems.append(f"{prefix or '(top level)'}: expected a mapping, got {data!r}")
         return cls()
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = set(fields)
     values = {}
     for key, value in data.items():
         if key not in names:
@@ -155,12 +183,43 @@ def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
         if dataclasses.is_dataclass(hint):
             values[key] = _build(hint, value, f"{prefix}{key}.", problems)
             continue
-        problem = _check(value, hint)
+        problem = _check(value, hint) or _out_of_range(value, fields[key])
         if problem:
             problems.append(f"{prefix}{key}: {value!r} {problem}")
         else:
             values[key] = float(value) if hint is float else value
     return cls(**values)
+
+
+def _out_of_range(value: Any, f: dataclasses.Field) -> str | None:
+    bounds = f.metadata.get("range")
+    if bounds is None or value is None:
+        return None
+    lo, hi, open_lo = bounds
+    if lo is not None and (value <= lo if open_lo else value < lo):
+        return f"must be {'above' if open_lo else 'at least'} {lo:g}"
+    if hi is not None and value > hi:
+        return f"must be at most {hi:g}"
+    return None
+
+
+def prompt_problem(item: Any) -> str | None:
+    """A validation prompt is a non-empty string or {prompt, negative_prompt, seed}."""
+    if isinstance(item, str):
+        return None if item.strip() else "is empty"
+    if not isinstance(item, dict):
+        return f"{item!r} is neither a prompt nor a mapping"
+    unknown = set(item) - {"prompt", "negative_prompt", "seed"}
+    if unknown:
+        return f"unknown key(s) {sorted(unknown)}; allowed: prompt, negative_prompt, seed"
+    if not isinstance(item.get("prompt"), str) or not item["prompt"].strip():
+        return "prompt: required, a non-empty string"
+    if not isinstance(item.get("negative_prompt", ""), (str, type(None))):
+        return "negative_prompt: is not a string"
+    seed = item.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        return f"seed: {seed!r} is not a non-negative integer"
+    return None
 
 
 def _check(value: Any, hint: Any) -> str | None:
@@ -183,4 +242,5 @@ def _check(value: Any, hint: Any) -> str | None:
         return None if isinstance(value, str) else "is not a string"
     if hint is list or typing.get_origin(hint) is list:
         return None if isinstance(value, list) else "is not a list"
-    return None
+    # a type this validator does not know: refuse rather than let anything through
+    return f"cannot be checked (type {hint!r} is unknown to the validator)"

@@ -16,6 +16,7 @@ from trainer import checkpoints as ckpt
 from trainer.cache import CachedDataset, build_latent_cache, build_text_cache, encode_text
 from trainer.config import RunConfig, RunConfigError, as_dict
 from trainer.data import BucketBatches, ClipDataset, DatasetError, dataset_id, load_clips
+from trainer.evaluate import build_eval_set, evaluate, log_figures, split_holdout
 from trainer.models import (
     adapter_variant,
     checkpoint_motion_modules,
@@ -43,7 +44,7 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     t = cfg.train
     accelerator = Accelerator(
         gradient_accumulation_steps=t.gradient_accumulation, mixed_precision=t.mixed_precision,
-        log_with="tensorboard",
+        log_with=_trackers(t.report_to),
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")))
     set_seed(t.seed)
     started = time.time()
@@ -84,10 +85,18 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     clips, skipped = load_clips(dataset_dir, cfg.data.decode_timeout_s)
     for problem in skipped:
         log.warning("skipping clip: %s", problem)
+    clips, held = split_holdout(clips, cfg.eval.holdout)
+    if not clips:
+        raise DatasetError(f"{cfg.dataset}: every clip is held out for evaluation "
+                           f"(eval.holdout {cfg.eval.holdout}); lower eval.holdout")
     d = cfg.data
     rng_seed = f"{t.seed}:{start_step}"  # a resumed run does not replay the same samples
     pixels = ClipDataset(clips, d.frames, d.stride, d.size, d.flip, d.caption_dropout,
                          d.tag_shuffle, d.buckets, rng_seed, d.decode_timeout_s)
+    evalset = build_eval_set(held, cfg, pixels.target_size, vae, tokenizer, text_encoder,
+                             device, weight_dtype)
+    log.info("held out for evaluation: %d clip(s), %d measured", len(held),
+             len(evalset.videoids))
     if t.cache:
         model_id = f"{Path(cfg.pretrained_model).expanduser().resolve()}"
         with accelerator.main_process_first():
@@ -132,8 +141,16 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     scheduler = DDPMScheduler(num_train_timesteps=n.num_train_timesteps, beta_start=n.beta_start,
                               beta_end=n.beta_end, beta_schedule=n.beta_schedule,
                               prediction_type=n.prediction_type, clip_sample=False)
-    if accelerator.is_main_process:
+    if accelerator.is_main_process and t.report_to != "none":
         accelerator.init_trackers("trainer", config=_flat_hparams(cfg))
+    before = _eval_before(out, resume_dir, accelerator, unet, evalset, scheduler, cfg,
+                          weight_dtype, device)
+    v = cfg.validation
+    if v.prompts and v.before_after and resume_dir is None and accelerator.is_main_process:
+        from trainer.samples import render_samples
+
+        render_samples(v.prompts, (vae, text_encoder, tokenizer, accelerator.unwrap_model(unet)),
+                       cfg, out / "samples" / "before", device, keep_frames=True)
 
     step, losses = start_step, []
     bar = tqdm(total=t.max_steps, initial=step, desc="steps",
@@ -167,7 +184,6 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
             ckpt.record_loss(out, step, step_loss, accelerator.is_main_process)
             if step % cfg.checkpoints.every_steps == 0 or step == t.max_steps:
                 ckpt.save(accelerator, out, step, cfg.checkpoints.limit)
-            v = cfg.validation
             if v.prompts and v.every_steps and step % v.every_steps == 0 and \
                     step < t.max_steps and accelerator.is_main_process:
                 from trainer.samples import render_samples
@@ -183,11 +199,15 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     if accelerator.is_main_process:
         from trainer.publish import publish_run
 
+        with _ema_weights(ema, params):
+            after = evaluate(unet, evalset, scheduler, cfg, weight_dtype, device)
+        log_figures(accelerator, after, "after", step)
         state = _final_state(accelerator.unwrap_model(unet), ema, params)
         result = publish_run(cfg, out, state, adapter_config, adapter_variant(adapter_config),
                              init_desc, dataset_id(dataset_dir), step, skipped, started,
                              resume_dir, (vae, text_encoder, tokenizer,
-                                          accelerator.unwrap_model(unet), ema, params))
+                                          accelerator.unwrap_model(unet), ema, params),
+                             _eval_record(cfg, held, evalset, before, after))
     accelerator.end_training()
     return result
 
@@ -242,6 +262,69 @@ def _loader(dataset, pixels: ClipDataset, batch_size: int, d, seed: int):
             sizes, batch_size, seed), **common)
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
                                        generator=torch.Generator().manual_seed(seed), **common)
+
+
+def _eval_before(out: Path, resume_dir, accelerator, unet, evalset, scheduler, cfg,
+                 weight_dtype, device) -> dict | None:
+    """The starting weights' held-out figures: measured before step 1 and kept in
+    eval_before.json, so a resumed run reports the figure of its real start."""
+    import json
+
+    path = out / "eval_before.json"
+    if path.is_file():
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if kept and kept.get("set_id") == evalset.set_id:
+            return kept
+    if resume_dir is not None:
+        log.warning("no held-out figure of this run's starting weights (%s); the run "
+                    "reports only its result", path)
+        return None
+    figures = evaluate(unet, evalset, scheduler, cfg, weight_dtype, device)
+    if accelerator.is_main_process:
+        from trainer.export import write_json
+
+        write_json(path, figures or {})
+        log_figures(accelerator, figures, "before", 0)
+    return figures
+
+
+def _eval_record(cfg: RunConfig, held: list, evalset, before, after) -> dict:
+    """run.json's eval: the held-out set and the two measurements."""
+    change = None
+    if before and after:
+        change = (after["loss"] - before["loss"]) / before["loss"] if before["loss"] else None
+    return {"holdout": cfg.eval.holdout, "held_out": len(held),
+            "measured": list(evalset.videoids), "set_id": evalset.set_id,
+            "problems": list(evalset.problems), "before": before, "after": after,
+            "relative_change": change}
+
+
+class _ema_weights:
+    """The EMA weights in place for a while (nothing when EMA is off)."""
+
+    def __init__(self, ema, params):
+        self.ema, self.params = ema, params
+
+    def __enter__(self):
+        if self.ema is not None:
+            self.ema.store(self.params)
+            self.ema.copy_to(self.params)
+
+    def __exit__(self, *exc):
+        if self.ema is not None:
+            self.ema.restore(self.params)
+
+
+def _trackers(report_to: str):
+    if report_to == "none":
+        return None
+    if report_to == "wandb":
+        import importlib.util
+
+        if importlib.util.find_spec("wandb") is None:
+            raise RunConfigError("train.report_to: wandb is not installed (pip install wandb), "
+                                 "or choose tensorboard | none")
+    return report_to
 
 
 def _final_state(unet, ema, params) -> dict:

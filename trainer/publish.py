@@ -20,31 +20,36 @@ log = logging.getLogger("trainer")
 
 def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, variant: str,
                 init_desc: str, dataset_id: str, step: int, skipped: list[str],
-                started: float, resume_dir: Path | None, parts: tuple) -> dict:
+                started: float, resume_dir: Path | None, parts: tuple,
+                evaluation: dict | None = None) -> dict:
     loss = ckpt.final_loss(out, step)
     meta = {"format": "animatediff-motion-module", "variant": variant, "steps": step,
             "trainer": f"hydrus-motion trainer {__version__}"}
     module = publish_motion_module(state, variant, out, cfg.export_dtype, meta)
     adapter = publish_adapter(state, adapter_config, out)
     log.info("published %s (%s-style) and %s", module, variant, adapter)
-    samples, sample_error = [], None
+    samples, compare, sample_error = [], [], None
     if cfg.validation.prompts:
-        from trainer.samples import render_samples
+        from trainer.samples import render_samples, side_by_side
 
         vae, text_encoder, tokenizer, unet, ema, params = parts
         if ema is not None:  # samples show what was published
             ema.store(params)
             ema.copy_to(params)
         try:
-            samples = render_samples(cfg.validation.prompts, (vae, text_encoder, tokenizer,
-                                                              unet), cfg, out / "samples",
-                                     unet.device)
+            v = cfg.validation
+            samples = render_samples(v.prompts, (vae, text_encoder, tokenizer, unet), cfg,
+                                     out / "samples", unet.device, keep_frames=v.before_after)
+            if v.before_after:
+                compare = side_by_side(out / "samples" / "before", samples, out / "samples",
+                                       v.fps)
         except Exception as exc:  # samples are a review aid; the weights are already out
             sample_error = f"{type(exc).__name__}: {exc}"
             log.error("validation samples failed: %s", sample_error)
         finally:
             if ema is not None:
                 ema.restore(params)
+    curve = _loss_curve(out, step, evaluation)
     run = {
         "trainer_version": __version__,
         "dataset": str(cfg.dataset),
@@ -56,14 +61,30 @@ def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, va
         "final_loss": loss,
         "hyperparameters": {k: as_dict(cfg)[k] for k in ("data", "noise", "train")},
         "skipped_clips": skipped,
+        "eval": evaluation,
         "resumed_from": str(resume_dir) if resume_dir else None,
         "outputs": {"motion_module": str(module), "motion_adapter": str(adapter),
-                    "samples": samples, "sample_error": sample_error},
+                    "samples": samples, "compare": compare, "loss_curve": curve,
+                    "sample_error": sample_error},
         "started_at": _iso(started),
         "finished_at": _iso(time.time()),
     }
     write_json(out / "run.json", run)
     return run
+
+
+def _loss_curve(out: Path, step: int, evaluation: dict | None) -> str | None:
+    from trainer.curve import draw_loss_curve, read_losses
+
+    ev = evaluation or {}
+    loss = {k: (ev.get(k) or {}).get("loss") for k in ("before", "after")}
+    try:
+        return str(draw_loss_curve(read_losses(out / "loss.jsonl"), loss["before"],
+                                   loss["after"], step, out / "loss_curve.png",
+                                   f"run {out.name}: training and held-out loss"))
+    except (OSError, ValueError) as exc:  # a review aid; never the run's failure
+        log.error("loss curve not drawn: %s", exc)
+        return None
 
 
 def _iso(ts: float) -> str:

@@ -13,9 +13,18 @@ import subprocess
 from pathlib import Path
 
 
-def render_samples(prompts: list[str], parts: tuple, cfg, folder: Path, device) -> list[dict]:
-    """[{prompt, mp4, gif}] written into `folder`; the VAE and text encoder go back to
-    where they were (the CPU, while caches stand in for them)."""
+def prompt_parts(item) -> tuple[str, str | None, int | None]:
+    """(prompt, negative prompt, seed) of a validation.prompts item."""
+    if isinstance(item, str):
+        return item, None, None
+    return item["prompt"], item.get("negative_prompt") or None, item.get("seed")
+
+
+def render_samples(prompts: list, parts: tuple, cfg, folder: Path, device,
+                   keep_frames: bool = False) -> list[dict]:
+    """[{prompt, mp4, gif}] written into `folder` (and sample-NN.npy, the raw frames, with
+    keep_frames); the VAE and text encoder go back to where they were (the CPU, while
+    caches stand in for them)."""
     import torch
     from diffusers import AnimateDiffPipeline, DDIMScheduler
 
@@ -40,15 +49,22 @@ def render_samples(prompts: list[str], parts: tuple, cfg, folder: Path, device) 
     was_training = unet.training
     unet.eval()
     try:
-        for index, prompt in enumerate(prompts):
-            generator = torch.Generator(device="cpu").manual_seed(v.seed)
+        for index, item in enumerate(prompts):
+            prompt, negative, seed = prompt_parts(item)
+            generator = torch.Generator(device="cpu").manual_seed(v.seed if seed is None
+                                                                  else seed)
             with torch.no_grad(), autocast:
-                video = pipe(prompt=prompt, num_frames=cfg.data.frames, height=cfg.data.size,
+                video = pipe(prompt=prompt, negative_prompt=negative,
+                             num_frames=cfg.data.frames, height=cfg.data.size,
                              width=cfg.data.size, num_inference_steps=v.num_inference_steps,
                              guidance_scale=v.guidance_scale, generator=generator,
                              output_type="np").frames[0]
             frames = (video.clip(0, 1) * 255).round().astype("uint8")
             stem = folder / f"sample-{index:02d}"
+            if keep_frames:
+                import numpy as np
+
+                np.save(stem.with_suffix(".npy"), frames)
             written.append({"prompt": prompt, "mp4": str(write_mp4(frames, stem.with_suffix(
                 ".mp4"), v.fps)), "gif": str(write_gif(frames, stem.with_suffix(".gif"), v.fps))})
     finally:
@@ -56,6 +72,28 @@ def render_samples(prompts: list[str], parts: tuple, cfg, folder: Path, device) 
         vae.to(homes[0])
         text_encoder.to(homes[1])
     return written
+
+
+def side_by_side(before_dir: Path, after: list[dict], folder: Path, fps: int) -> list[dict]:
+    """For each prompt: the starting module's sample (left) and the new one (right) in one
+    mp4 and gif, same seed and settings. Prompts without a `before` sample are left out."""
+    import numpy as np
+
+    out = []
+    for index, sample in enumerate(after):
+        left_file = Path(before_dir) / f"sample-{index:02d}.npy"
+        right_file = Path(sample["mp4"]).with_suffix(".npy")
+        if not (left_file.is_file() and right_file.is_file()):
+            continue
+        left, right = np.load(left_file), np.load(right_file)
+        if left.shape != right.shape:
+            continue
+        frames = np.ascontiguousarray(np.concatenate([left, right], axis=2))
+        stem = Path(folder) / f"compare-{index:02d}"
+        out.append({"prompt": sample["prompt"],
+                    "mp4": str(write_mp4(frames, stem.with_suffix(".mp4"), fps)),
+                    "gif": str(write_gif(frames, stem.with_suffix(".gif"), fps))})
+    return out
 
 
 def write_gif(frames, path: Path, fps: int) -> Path:

@@ -50,8 +50,27 @@ def run_summary(run: Mapping[str, Any], run_id: str) -> str:
              f"steps: {run.get('steps', '?')}, final loss: {loss_text}",
              f"base model: {run.get('base_model', '?')}",
              f"started from: {run.get('init_module', '?')}",
-             f"finished: {run.get('finished_at', '?')}"]
+             f"finished: {run.get('finished_at', '?')}",
+             _heldout_line(run.get("eval") or {})]
+    decision = run.get("decision")
+    if decision:
+        lines.append(f"promoted: {decision.get('reason')}" if decision.get("promoted") else
+                     f"NOT promoted: {decision.get('reason')}; to use it anyway: "
+                     f"hydrus-motion promote {run_id}")
+    if (run.get("outputs") or {}).get("compare"):
+        lines.append("samples: the module it started from on the left, this run's on the "
+                     "right (same seed and settings)")
     return "\n".join(lines)
+
+
+def _heldout_line(ev: Mapping[str, Any]) -> str:
+    before, after = ((ev.get(k) or {}).get("loss") for k in ("before", "after"))
+    if not isinstance(after, (int, float)):
+        return "held-out loss: not measured (no held-out clips)"
+    text = f"held-out loss: {after:.5f} on {len(ev.get('measured') or [])} clip(s)"
+    if isinstance(before, (int, float)) and before:
+        text += f", from {before:.5f} at the start ({(after - before) / before:+.1%})"
+    return text
 
 
 def publish_samples(gateway: HydrusGateway, cfg: Config, run: Mapping[str, Any], run_id: str,

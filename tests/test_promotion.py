@@ -1,0 +1,132 @@
+"""The promotion gate in the nightly job, on tiny models and the Hydrus test server: the
+first run becomes current, a run trained with a learning rate
+that blows up is kept as a candidate (current unchanged, `status` and the Hydrus note say
+why), and `promote` makes it current by hand, recorded in the run history."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli, start_fake_hydrus
+from daemon_harness import DaemonUnderTest, stop_all
+
+pytest.importorskip("diffusers", reason="extra 'train' not installed")
+
+from trainer_tiny import build_base  # noqa: E402
+
+from hydrus_motion.config import load_config  # noqa: E402
+from hydrus_motion.hydrus.gateway import connect_gateway  # noqa: E402
+from trainer.evaluate import holdout_bucket  # noqa: E402
+
+
+@pytest.fixture()
+def hydrus():
+    fake = start_fake_hydrus()
+    yield fake
+    fake.stop()
+    stop_all()
+
+
+def nightly(daemon: DaemonUnderTest) -> dict:
+    done = run_cli("nightly", "--json", "--config", str(daemon.config))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)["details"]
+
+
+def test_the_gate_keeps_back_a_blown_up_run_and_promote_overrides_it(tmp_path, hydrus,
+                                                                     unique_mp4):
+    base = build_base(tmp_path / "sd15")
+    clips = [unique_mp4() for _ in range(3)]
+    while min(holdout_bucket(_sha256(c)) for c in clips) >= 800:  # one must be held out
+        clips = [unique_mp4() for _ in range(3)]
+    holdout = (min(holdout_bucket(_sha256(c)) for c in clips) + 1) / 1000
+    publish = tmp_path / "ComfyUI" / "models" / "animatediff_models"
+    train = {"pretrained_model": str(base), "size": 64, "frames": 4, "stride": 2,
+             "max_steps": 20, "mixed_precision": "no", "checkpoint_every": 20,
+             "export_dtype": "fp32", "launcher": "python", "validation_steps": 1,
+             "holdout": holdout, "learning_rate": 0.003, "gradient_checkpointing": False}
+    daemon = DaemonUnderTest(tmp_path, hydrus, nightly={"enabled": False, "sample_prompts": 1,
+                                                        "publish_dir": str(publish)},
+                             sections={"train": train})
+    gateway = connect_gateway(load_config(daemon.config))
+
+    def approve(path) -> None:
+        gateway.add_tags(gateway.import_file(path).hash, ["motion:clip", "approved", "cat"])
+
+    for clip in clips:
+        approve(clip)
+    current = daemon.state / "training" / "current"
+
+    first = nightly(daemon)  # no current module yet: promoted; it learns the clips' motion
+    run1 = first["train"]["run"]
+    assert first["promotion"]["promoted"] and "no current module" in first["promotion"]["reason"]
+    assert first["train"]["eval"]["clips"] == 1
+    assert current.resolve().name == run1
+    assert (current / f"hydrus-motion-{run1}.safetensors").is_file()
+    assert (publish / f"hydrus-motion-{run1}.safetensors").read_bytes() == \
+        (current / "motion_module.safetensors").read_bytes()
+    run2 = run1
+
+    approve(unique_mp4())
+    daemon.config.write_text(daemon.config.read_text().replace(
+        '"learning_rate": 0.003', '"learning_rate": 1.0').replace('"max_steps": 20',
+                                                                  '"max_steps": 2'))
+    third = nightly(daemon)  # the learning rate blows the learned motion away: kept back
+    run3, ev = third["train"]["run"], third["train"]["eval"]
+    assert ev["after"] > ev["before"] * 1.02
+    assert not third["promotion"]["promoted"] and "gate_margin" in third["promotion"]["reason"]
+    assert current.resolve().name == run2  # unchanged
+    assert not (publish / f"hydrus-motion-{run3}.safetensors").exists()
+    samples = [h for h in hydrus.db.files if f"motion run:{run3}" in hydrus.current_tags(h)]
+    assert {hydrus.db.files[s]["mime"] for s in samples} == {"video/mp4", "image/gif",
+                                                            "image/png"}
+    note = hydrus.db.notes[samples[0]]["motion run"]
+    assert "NOT promoted" in note and f"hydrus-motion promote {run3}" in note
+    assert "held-out loss" in note and "left" in note
+    status = json.loads(run_cli("status", "--json", "--config", str(daemon.config)).stdout)
+    assert status["training"]["current"] == run2
+    assert [c["run"] for c in status["training"]["candidates"]][:1] == [run3]
+    text = run_cli("status", "--config", str(daemon.config)).stdout
+    assert f"candidate {run3}:" in text and f"run {run3} NOT promoted" in text
+
+    done = run_cli("promote", run3, "--json", "--config", str(daemon.config))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["previous"] == run2 and current.resolve().name == run3
+    assert (publish / f"hydrus-motion-{run3}.safetensors").is_file()
+    status = json.loads(run_cli("status", "--json", "--config", str(daemon.config)).stdout)
+    (by_hand,) = [r for r in status["runs"] if r["kind"] == "promote"]
+    assert by_hand["details"]["promotion"]["by"] == "hand"
+    assert run_cli("promote", "nope", "--config", str(daemon.config)).returncode == 2
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_gate_decision_compares_like_for_like(tmp_path):
+    from hydrus_motion.config import NightlyConfig
+    from hydrus_motion.promotion import gate_decision
+
+    current = tmp_path / "runs" / "20260101-000000"
+    gate = NightlyConfig(gate_margin=0.05)
+
+    def run(before, after, init=f"original v3 file {current}/motion_module.safetensors",
+            set_id="s1"):
+        return {"init_module": init, "eval": {"set_id": set_id, "before": {"loss": before},
+                                              "after": {"loss": after}}}
+
+    assert gate_decision(run(1.0, 0.9), None, None, gate).promoted  # nothing to compare with
+    assert gate_decision(run(1.0, 1.04), current, None, gate).promoted  # within the margin
+    kept = gate_decision(run(1.0, 1.06), current, None, gate)
+    assert not kept.promoted and "+6.0%" in kept.reason and kept.current_loss == 1.0
+    assert gate_decision(run(1.0, 9.0), current, None,
+                         NightlyConfig(gate=False)).promoted  # the gate is off
+    # started elsewhere: compared with the current run's own result on the same set only
+    theirs = {"eval": {"set_id": "s1", "after": {"loss": 0.5}}}
+    elsewhere = run(1.0, 0.8, init="fresh")
+    assert not gate_decision(elsewhere, current, theirs, gate).promoted
+    other_set = gate_decision(run(1.0, 0.8, init="fresh", set_id="s2"), current, theirs, gate)
+    assert other_set.promoted and "unmeasured" in other_set.reason
