@@ -5,6 +5,9 @@
                                                                     gpu: annotate
                                                                     hydrus: push, reconcile
 
+One worker pool per `stages.Pool`; which stage runs where, in what order, is the stage
+table's (stages.py).
+
 All state is in SQLite (store/queue.py), so the daemon may die at any moment: a restart
 re-queues the jobs that were running and goes on. Signal handlers only set `stop`; the
 main thread then kills running ffmpeg children (each with its process group), and every
@@ -21,12 +24,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from hydrus_motion import stages
 from hydrus_motion.config import Config, quarantine_dir, state_dir
 from hydrus_motion.errors import HydrusMotionError
+from hydrus_motion.stages import Pool
 from hydrus_motion.store.lock import LockHeld, ProcessLock
 
 log = logging.getLogger(__name__)
-CPU_STAGES, GPU_STAGES, HYDRUS_STAGES = ("detect", "slice"), ("annotate",), ("push", "reconcile")
 STOP_GRACE_S = 20.0  # how long workers get to reach a safe point after a stop request
 
 
@@ -119,8 +123,8 @@ class Daemon:
         d = self.cfg.daemon
         self.observer = start_observer(watch.resolve(), d.recursive, self.wake_scanner)
         specs = [("intake", self._intake_loop, ())]
-        specs += [(f"cpu-{n}", self._worker_loop, (CPU_STAGES,)) for n in range(d.cpu_workers)]
-        specs += [(f"gpu-{n}", self._worker_loop, (GPU_STAGES,)) for n in range(d.gpu_workers)]
+        specs += [(f"cpu-{n}", self._worker_loop, (Pool.CPU,)) for n in range(d.cpu_workers)]
+        specs += [(f"gpu-{n}", self._worker_loop, (Pool.GPU,)) for n in range(d.gpu_workers)]
         specs += [("hydrus", self._hydrus_loop, ())]
         threads = []
         for name, target, args in specs:
@@ -196,7 +200,7 @@ class Daemon:
         finally:
             store.close()
 
-    def _worker_loop(self, stages: tuple[str, ...], gateway=None) -> None:
+    def _worker_loop(self, pool: Pool, gateway=None) -> None:
         from hydrus_motion.jobs import StageContext
         from hydrus_motion.store import open_store
         from hydrus_motion.store.queue import JobQueue
@@ -205,7 +209,7 @@ class Daemon:
         ctx = StageContext(self.cfg, store, JobQueue(store), gateway or _no_gateway)
         try:
             while not self.stop.is_set():
-                job = ctx.queue.claim(stages)
+                job = ctx.queue.claim(stages.of_pool(pool))
                 if job is None and gateway is not None and time.monotonic() >= self.next_sweep:
                     self.next_sweep = time.monotonic() + self.cfg.daemon.push_queued_s
                     if not self._push_queued(ctx):
@@ -227,7 +231,7 @@ class Daemon:
             if not link.connect():
                 self.stop.wait(self.cfg.daemon.hydrus_retry_s)
                 continue
-            self._worker_loop(HYDRUS_STAGES, gateway=link.gateway)
+            self._worker_loop(Pool.HYDRUS, gateway=link.gateway)
             link.lost()
 
     def _push_queued(self, ctx) -> bool:
@@ -250,22 +254,21 @@ class Daemon:
     # -- one job ---------------------------------------------------------------------------
 
     def _run_job(self, ctx, job) -> str:
-        from hydrus_motion.jobs import STAGE_RUNNERS
         from hydrus_motion.policy import decide
 
         name = ctx.queue.source(job.source_sha256).name
         d = self.cfg.daemon
         started = time.monotonic()
         try:
-            STAGE_RUNNERS[job.stage](ctx, job)
+            stages.stage(job.stage).run(ctx, job)
         except Exception as exc:
             # a file that vanished is not broken: it may have been renamed (intake follows)
             present = Path(ctx.queue.source(job.source_sha256).path).exists()
             decision = decide(job.stage, exc, job.attempts, job.waits, d,
                               stopping=self.stop.is_set(), source_present=present)
             return self._apply(ctx, job, name, decision, exc)
-        after = d.reconcile_after_s if job.stage == "push" else 0.0
-        ctx.queue.finish(job, next_after_s=after)
+        after = stages.following(job.stage)
+        ctx.queue.finish(job, next_after_s=after.delay(d) if after else 0.0)
         self.count(f"{job.stage} done")
         log.info("%s: %s done in %.1f s", name, job.stage, time.monotonic() - started)
         return "done"
@@ -325,7 +328,7 @@ class Daemon:
         from hydrus_motion.store.queue import GAVE_UP
 
         ctx.queue.fail(job, reason)
-        if job.stage in CPU_STAGES:
+        if stages.stage(job.stage).pool is Pool.CPU:  # the video itself is the problem
             ctx.queue.fail_source(job.source_sha256, reason)
             ctx.queue.update_source(job.source_sha256, status=GAVE_UP, reason=reason)
         self.count("failed")

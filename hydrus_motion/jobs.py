@@ -1,4 +1,5 @@
-"""What each queue stage does for one video, in the order the queue runs them.
+"""What each queue stage does for one video; the order and the pools are the stage
+table's (hydrus_motion/stages.py), one row per function here.
 
     detect     probe, find scenes, write VIDEO.scenes.txt        (CPU worker)
     slice      cut the clips, record them locally as queued       (CPU worker)
@@ -20,13 +21,17 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hydrus_motion.config import Config, archive_dir
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.ingest.dispose import finish_video
 from hydrus_motion.store.db import PUSHED, QUEUED, Store
-from hydrus_motion.store.queue import FINISHED, Job, JobQueue, Source
+from hydrus_motion.store.states import SourceStatus
+
+if TYPE_CHECKING:  # the queue reads the stage table, which names these runners
+    from hydrus_motion.store.queue import Job, JobQueue, Source
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +107,7 @@ def push(ctx: StageContext, job: Job) -> None:
     action = ctx.cfg.daemon.after_success
     present = Path(source.path).exists()
     moved = finish_video(Path(source.path), action, archive_dir(ctx.cfg), source.sha256)
-    ctx.queue.update_source(source.sha256, status=FINISHED,
+    ctx.queue.update_source(source.sha256, status=SourceStatus.DONE,
                             path=str(moved) if moved else None)
     if moved != Path(source.path):  # it left the watch folder: that name is free again
         ctx.queue.forget(source.path)
@@ -141,11 +146,6 @@ def push_queued(ctx: StageContext) -> int:
     counts = ", ".join(f"{n} {what}" for what, n in summarise(outcomes).items())
     log.info("hydrus: pushed %d clip(s) queued outside the daemon (%s)", len(records), counts)
     return len(records)
-
-
-STAGE_RUNNERS: dict[str, Callable[[StageContext, Job], None]] = {
-    "detect": detect, "slice": slice_clips, "annotate": annotate, "push": push,
-    "reconcile": reconcile}
 
 
 def _source(ctx: StageContext, job: Job) -> Source:

@@ -9,7 +9,8 @@
     this machine failed (LocalFailure,  -> WAIT_LOCAL   backoff from local_retry_s, doubling,
       ENOSPC/EACCES/ENOMEM, out of memory)              capped at local_retry_max_s; never
                                                         counted, never quarantined
-    broken input (BadVideo, SidecarError) in detect/slice, file still there -> QUARANTINE
+    broken input (BadVideo, SidecarError) in a cpu stage (detect, slice: the stages
+      that read the video), file still there -> QUARANTINE
     anything else                       -> RETRY (counted, doubling from retry_backoff_s),
                                            GIVE_UP at max_attempts
 """
@@ -21,6 +22,7 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hydrus_motion import stages
 from hydrus_motion.config import DaemonConfig
 from hydrus_motion.errors import (
     BadVideo,
@@ -30,7 +32,6 @@ from hydrus_motion.errors import (
     SidecarError,
 )
 
-CPU_STAGES, HYDRUS_STAGES = ("detect", "slice"), ("push", "reconcile")
 # OSError numbers that say this machine failed, never the file being read
 LOCAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM,
                           errno.ENOMEM, errno.EROFS, errno.EMFILE, errno.ENFILE})
@@ -84,7 +85,8 @@ def decide(stage: str, error: BaseException, attempts: int, waits: int, cfg: Dae
         return Decision(Action.REQUEUE, 0.0, "interrupted by a stop; redone at the next start",
                         counted=False)
     message = message_of(error)
-    if stage in HYDRUS_STAGES and isinstance(error, HydrusError) and (
+    pool = stages.stage(stage).pool
+    if pool is stages.Pool.HYDRUS and isinstance(error, HydrusError) and (
             error.retryable or isinstance(error, HydrusAccessError)):
         return Decision(Action.WAIT_HYDRUS, 0.0, message, counted=False)
     local = local_reason(error)
@@ -93,7 +95,7 @@ def decide(stage: str, error: BaseException, attempts: int, waits: int, cfg: Dae
         return Decision(Action.WAIT_LOCAL, delay,
                         f"waiting for this machine: {local} (not the video's fault; "
                         f"tried again in {delay:.0f} s)", counted=False)
-    if stage in CPU_STAGES and isinstance(error, BadVideo | SidecarError) and source_present:
+    if pool is stages.Pool.CPU and isinstance(error, BadVideo | SidecarError) and source_present:
         return Decision(Action.QUARANTINE, 0.0, message, counted=True)
     unexpected = not isinstance(error, HydrusMotionError)
     if attempts + 1 >= cfg.max_attempts:

@@ -1,8 +1,9 @@
 """The daemon's durable job queue: one row per video and stage, in the same SQLite file.
 
-A video taken from the watch folder becomes a `sources` row and a `detect` job. Each
-stage, when it succeeds, marks its job done and queues the next stage in the same
-transaction, so after a crash (even `kill -9`) every video sits in exactly one place:
+A video taken from the watch folder becomes a `sources` row and a job of the first
+stage. Each stage, when it succeeds, marks its job done and queues the next stage in
+the same transaction, so after a crash (even `kill -9`) every video sits in exactly one
+place. The order is the stage table's (hydrus_motion/stages.py):
 
     detect ─▶ slice ─▶ annotate ─▶ push ─▶ reconcile
 
@@ -17,10 +18,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from hydrus_motion import stages as table
 from hydrus_motion.store.db import Store
 
-STAGES = ("detect", "slice", "annotate", "push", "reconcile")
-NEXT_STAGE = {"detect": "slice", "slice": "annotate", "annotate": "push", "push": "reconcile"}
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 # sources.status
 ACTIVE, FINISHED, QUARANTINED, GAVE_UP = "active", "done", "quarantined", "failed"
@@ -65,7 +65,7 @@ class JobQueue:
                 " VALUES (?,?,?,?,?)", (sha256, path, name, size, now))
             if cur.rowcount != 1:
                 return False
-            self._enqueue(STAGES[0], sha256, now, 0.0)
+            self._enqueue(table.first().name, sha256, now, 0.0)
         return True
 
     def restart_source(self, sha256: str, path: str, name: str) -> None:
@@ -75,7 +75,7 @@ class JobQueue:
             self.conn.execute("UPDATE sources SET status = ?, path = ?, name = ?, reason = NULL,"
                               " finished_at = NULL WHERE sha256 = ?", (ACTIVE, path, name, sha256))
             self.conn.execute("DELETE FROM jobs WHERE source_sha256 = ?", (sha256,))
-            self._enqueue(STAGES[0], sha256, now, 0.0)
+            self._enqueue(table.first().name, sha256, now, 0.0)
 
     def source(self, sha256: str) -> Source | None:
         row = self.conn.execute("SELECT sha256, path, name, size, status, reason, clips "
@@ -129,8 +129,9 @@ class JobQueue:
         now = time.time()
         with self.conn:
             self._set(job, DONE, None, attempted=True, now=now)
-            if job.stage in NEXT_STAGE:
-                self._enqueue(NEXT_STAGE[job.stage], job.source_sha256, now, next_after_s)
+            after = table.following(job.stage)
+            if after is not None:
+                self._enqueue(after.name, job.source_sha256, now, next_after_s)
 
     def retry(self, job: Job, error: str, after_s: float, *, attempted: bool = True) -> None:
         """Back to the queue, due again in `after_s`; `attempted=False` when not its fault."""
@@ -170,7 +171,8 @@ class JobQueue:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{stage: {status: n}} for every stage, zeros included."""
-        out = {stage: {s: 0 for s in (QUEUED, RUNNING, DONE, FAILED)} for stage in STAGES}
+        statuses = (QUEUED, RUNNING, DONE, FAILED)
+        out = {stage: {s: 0 for s in statuses} for stage in table.names()}
         for stage, status, n in self.conn.execute(
                 "SELECT stage, status, COUNT(*) FROM jobs GROUP BY stage, status"):
             out.setdefault(stage, {})[status] = n
