@@ -319,7 +319,7 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
 def cmd_reconcile(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
     from hydrus_motion.config import state_dir
     from hydrus_motion.hydrus.gateway import connect_gateway
-    from hydrus_motion.hydrus.push import summarise
+    from hydrus_motion.hydrus.push import PushResult, summarise
     from hydrus_motion.pipeline import reconcile
     from hydrus_motion.store import open_store
 
@@ -327,7 +327,7 @@ def cmd_reconcile(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any]
     outcomes = reconcile(connect_gateway(cfg), store, cfg)
     if not args.json:
         for o in outcomes:
-            if o.result not in ("unchanged",):
+            if o.result is not PushResult.UNCHANGED:
                 print(f"{o.path}: {o.result}{': ' + o.detail if o.detail else ''}")
     summary = {"checked": len(outcomes), **summarise(outcomes)}
     _summary_line("reconcile", f"{len(outcomes)} clip(s)", summarise(outcomes))

@@ -29,6 +29,7 @@ from hydrus_motion.config import Config, quarantine_dir, state_dir
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.stages import Pool
 from hydrus_motion.store.lock import LockHeld, ProcessLock
+from hydrus_motion.store.states import JobStatus, SourceStatus
 
 log = logging.getLogger(__name__)
 STOP_GRACE_S = 20.0  # how long workers get to reach a safe point after a stop request
@@ -88,8 +89,8 @@ class Daemon:
         finally:
             self._shutdown(threads, schedule)
             counts = queue.counts()
-            waiting = sum(c["queued"] + c["running"] for c in counts.values())
-            failed = sum(c["failed"] for c in counts.values())
+            waiting = sum(c[JobStatus.QUEUED] + c[JobStatus.RUNNING] for c in counts.values())
+            failed = sum(c[JobStatus.FAILED] for c in counts.values())
             done = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items()) if n)
             log.info("daemon: stopped; this run: %s; queue: %d waiting, %d failed",
                      done or "nothing done", waiting, failed)
@@ -306,7 +307,6 @@ class Daemon:
 
     def _quarantine(self, ctx, job, reason: str) -> None:
         from hydrus_motion.ingest.dispose import quarantine
-        from hydrus_motion.store.queue import QUARANTINED
 
         source = ctx.queue.source(job.source_sha256)
         try:
@@ -317,7 +317,7 @@ class Daemon:
             reason = f"{reason} (could not move it to quarantine: {exc.strerror or exc})"
         ctx.queue.fail(job, reason)
         ctx.queue.fail_source(source.sha256, reason)
-        ctx.queue.update_source(source.sha256, status=QUARANTINED, path=str(target),
+        ctx.queue.update_source(source.sha256, status=SourceStatus.QUARANTINED, path=str(target),
                                 reason=reason)
         if target != Path(source.path):
             ctx.queue.forget(source.path)
@@ -325,12 +325,10 @@ class Daemon:
         log.warning("%s: quarantined to %s: %s", source.name, target, reason)
 
     def _give_up(self, ctx, job, reason: str, trace: Exception | None = None) -> None:
-        from hydrus_motion.store.queue import GAVE_UP
-
         ctx.queue.fail(job, reason)
         if stages.stage(job.stage).pool is Pool.CPU:  # the video itself is the problem
             ctx.queue.fail_source(job.source_sha256, reason)
-            ctx.queue.update_source(job.source_sha256, status=GAVE_UP, reason=reason)
+            ctx.queue.update_source(job.source_sha256, status=SourceStatus.FAILED, reason=reason)
         self.count("failed")
         log.error("%s: %s failed for good: %s", ctx.queue.source(job.source_sha256).name,
                   job.stage, reason, exc_info=trace)

@@ -27,8 +27,8 @@ from hydrus_motion.config import Config, archive_dir
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.ingest.dispose import finish_video
-from hydrus_motion.store.db import PUSHED, QUEUED, Store
-from hydrus_motion.store.states import SourceStatus
+from hydrus_motion.store.db import Store
+from hydrus_motion.store.states import PushStatus, SourceStatus
 
 if TYPE_CHECKING:  # the queue reads the stage table, which names these runners
     from hydrus_motion.store.queue import Job, JobQueue, Source
@@ -99,7 +99,7 @@ def push(ctx: StageContext, job: Job) -> None:
     from hydrus_motion.hydrus.push import push_clips, summarise
 
     own = ctx.store.clips_of_source(job.source_sha256)
-    records = [r for r in own if r.push_status == QUEUED]
+    records = [r for r in own if r.push_status is PushStatus.QUEUED]
     outcomes = push_clips(ctx.gateway(), ctx.store, records)  # raises if Hydrus is down
     source = _source(ctx, job)
     # clips with the bytes of clips recorded before belong to that earlier video
@@ -123,12 +123,12 @@ def push(ctx: StageContext, job: Job) -> None:
 
 
 def reconcile(ctx: StageContext, job: Job) -> None:
-    from hydrus_motion.hydrus.push import push_clips
+    from hydrus_motion.hydrus.push import PushResult, push_clips
 
     records = [r for r in ctx.store.clips_of_source(job.source_sha256)
-               if r.push_status == PUSHED]
+               if r.push_status is PushStatus.PUSHED]
     outcomes = push_clips(ctx.gateway(), ctx.store, records)
-    repaired = sum(o.result == "repaired" for o in outcomes)
+    repaired = sum(o.result is PushResult.REPAIRED for o in outcomes)
     if repaired:
         log.info("%s: reconcile repaired %d clip(s) Hydrus had lost",
                  _source(ctx, job).name, repaired)

@@ -69,8 +69,9 @@ from hydrus_motion.scenes.sidecar import (
     read_sidecar,
     write_sidecar,
 )
-from hydrus_motion.store.db import QUEUED, ClipRecord, Store
+from hydrus_motion.store.db import ClipRecord, Store
 from hydrus_motion.store.signatures import SignatureLibrary
+from hydrus_motion.store.states import PushStatus
 from hydrus_motion.tools import fit_name
 from hydrus_motion.train import train_for_nightly
 
@@ -201,7 +202,7 @@ def annotate_records(store: Store, records: list[ClipRecord], cfg: Config,
     """Tags, caption and quality for recorded clips not yet pushed, written to the record
     so the push carries them. Returns the failures per clip; a failed clip keeps its
     bookkeeping tags and is pushed all the same."""
-    todo = [r for r in records if r.push_status == QUEUED]
+    todo = [r for r in records if r.push_status is PushStatus.QUEUED]
     if not cfg.annotate.enabled or not todo:
         return {}
     errors = {}
@@ -372,7 +373,7 @@ def publish_run(gateway: HydrusGateway, cfg: Config, run_dir: Path) -> dict[str,
     if outputs.get("loss_curve"):
         files.append(Path(outputs["loss_curve"]))
     published = publish_samples(gateway, cfg, run, run_dir.name, files)
-    hashes = [p.hash for p in published if p.result in ("imported", "already in hydrus")]
+    hashes = [p.hash for p in published if p.result.wrote]
     mark_published(run_dir, hashes)
     loss = run.get("final_loss")
     loss_text = f", loss {loss:.4f}" if isinstance(loss, (int, float)) else ""

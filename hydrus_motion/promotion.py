@@ -197,7 +197,8 @@ def promote_by_hand(cfg, spec: str) -> dict[str, Any]:
     (also the rollback, to an older run), recorded in the run history."""
     from hydrus_motion.config import state_dir, training_dir
     from hydrus_motion.store import open_store
-    from hydrus_motion.store.runs import OK, RunLog
+    from hydrus_motion.store.runs import RunLog
+    from hydrus_motion.store.states import RunOutcome
 
     root = training_dir(cfg)
     run_dir = find_run(root, spec)
@@ -210,7 +211,7 @@ def promote_by_hand(cfg, spec: str) -> dict[str, Any]:
         run_id = runs.start("promote")
         result = promote_run(root, run_dir, cfg.nightly.keep_runs, cfg.nightly.publish_dir,
                              decision)
-        runs.finish(run_id, OK, details={"promotion": result})
+        runs.finish(run_id, RunOutcome.OK, details={"promotion": result})
     finally:
         store.close()
     return result

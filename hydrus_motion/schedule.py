@@ -25,7 +25,8 @@ from typing import Any
 from hydrus_motion.config import Config, NightlyConfig, state_dir
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.store.lock import LockHeld, ProcessLock
-from hydrus_motion.store.runs import FAILED, OK, SKIPPED, RunLog
+from hydrus_motion.store.runs import RunLog
+from hydrus_motion.store.states import RunOutcome
 
 log = logging.getLogger(__name__)
 KIND = "nightly"
@@ -101,28 +102,29 @@ def run_nightly(cfg: Config) -> tuple[dict[str, Any], int]:
     except LockHeld as held:
         run_id = runs.start(KIND)
         reason = f"another nightly run (pid {held.pid}) is in progress"
-        runs.finish(run_id, SKIPPED, reason)
+        runs.finish(run_id, RunOutcome.SKIPPED, reason)
         log.info("nightly: skipped: %s", reason)
-        return {"run": run_id, "outcome": SKIPPED, "error": reason, "details": {}}, 0
+        return {"run": run_id, "outcome": RunOutcome.SKIPPED, "error": reason, "details": {}}, 0
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a stop ends it at a safe point
     run_id = runs.start(KIND)
     log.info("nightly: run %d started", run_id)
     try:
         details = nightly(cfg, store, connect_gateway(cfg))
-        runs.finish(run_id, OK, details=details)
+        runs.finish(run_id, RunOutcome.OK, details=details)
     except HydrusMotionError as exc:
         done = getattr(exc, "details", {})  # what the run did before it failed
-        runs.finish(run_id, FAILED, exc.message, details=done)
+        runs.finish(run_id, RunOutcome.FAILED, exc.message, details=done)
         log.error("nightly: run %d failed: %s", run_id, exc.message)
-        return {"run": run_id, "outcome": FAILED, "error": exc.message, "details": done}, 1
+        return {"run": run_id, "outcome": RunOutcome.FAILED, "error": exc.message,
+                "details": done}, 1
     except KeyboardInterrupt:
-        runs.finish(run_id, FAILED, "interrupted by a stop request")
+        runs.finish(run_id, RunOutcome.FAILED, "interrupted by a stop request")
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
         lock.release()
         store.close()
-    return {"run": run_id, "outcome": OK, "error": None, "details": details}, 0
+    return {"run": run_id, "outcome": RunOutcome.OK, "error": None, "details": details}, 0
 
 
 def _interrupt(signum: int, frame: Any) -> None:

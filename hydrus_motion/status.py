@@ -21,8 +21,9 @@ def gather(cfg: Config) -> dict[str, Any]:
     from hydrus_motion.ingest.intake import low_space
     from hydrus_motion.schedule import next_run
     from hydrus_motion.store import open_store
-    from hydrus_motion.store.queue import QUARANTINED, JobQueue
+    from hydrus_motion.store.queue import JobQueue
     from hydrus_motion.store.runs import RunLog
+    from hydrus_motion.store.states import SourceStatus
 
     folder = state_dir(cfg)
     store = open_store(folder)
@@ -30,12 +31,7 @@ def gather(cfg: Config) -> dict[str, Any]:
         queue, runs = JobQueue(store), RunLog(store)
         daemon_pid = holder(folder / "daemon.lock")
         nightly_pid = holder(folder / "nightly.lock")
-        quarantined = store.conn.execute(
-            "SELECT name, path, reason, finished_at FROM sources WHERE status = ? "
-            "ORDER BY finished_at DESC LIMIT 50", (QUARANTINED,))
-        clip_failures = store.conn.execute(
-            "SELECT path, push_status, attempts, last_error FROM clips WHERE last_error IS NOT "
-            "NULL AND push_status IN ('queued', 'failed') ORDER BY checked_at DESC LIMIT 50")
+        quarantined = queue.sources(SourceStatus.QUARANTINED, newest_first=True, limit=50)
         upcoming = next_run(cfg.nightly) if cfg.nightly.enabled else None
         current = current_run(training_dir(cfg))
         return {
@@ -46,8 +42,11 @@ def gather(cfg: Config) -> dict[str, Any]:
             "videos": queue.source_counts(),
             "clips": store.counts(),
             "failures": [_when(f, "updated_at") for f in queue.failures()],
-            "clip_failures": [dict(r) for r in clip_failures],
-            "quarantined": [_when(dict(r), "finished_at") for r in quarantined],
+            "clip_failures": [{"path": str(c.path), "push_status": c.push_status,
+                               "attempts": c.attempts, "last_error": c.last_error}
+                              for c in store.push_failures(limit=50)],
+            "quarantined": [{"name": q.name, "path": q.path, "reason": q.reason,
+                             "finished_at": _iso(q.finished_at)} for q in quarantined],
             "runs": [_run(r, nightly_pid) for r in runs.last(limit=10)],
             "training": {"current": current.name if current else None,
                          "candidates": candidates(training_dir(cfg))},

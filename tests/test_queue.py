@@ -176,7 +176,7 @@ def test_intake_takes_settled_files_once_and_remembers_kept_duplicates(tmp_path,
 
 def test_intake_follows_a_renamed_file_and_retries_one_that_failed_for_good(tmp_path):
     from hydrus_motion.ingest.intake import Intake
-    from hydrus_motion.store.queue import GAVE_UP
+    from hydrus_motion.store.states import SourceStatus
 
     watch = tmp_path / "watch"
     watch.mkdir()
@@ -195,7 +195,7 @@ def test_intake_follows_a_renamed_file_and_retries_one_that_failed_for_good(tmp_
     assert intake.counts == {"taken": 1}
 
     queue.fail_source(sha, "disk full")
-    queue.update_source(sha, status=GAVE_UP, reason="disk full")
+    queue.update_source(sha, status=SourceStatus.FAILED, reason="disk full")
     (watch / "renamed.mp4").rename(watch / "again.mp4")  # a person drops it again
     intake.pass_once()
     intake.pass_once()

@@ -3,6 +3,7 @@ pools and the policy all follow a row added there, with no other change."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hydrus_motion.policy import Action, decide
 from hydrus_motion.stages import Pool, Stage
 from hydrus_motion.store import open_store
 from hydrus_motion.store.queue import JobQueue
+from hydrus_motion.tools import children
 
 
 def test_the_table_links_every_stage_once():
@@ -77,6 +79,9 @@ def test_a_stage_added_through_the_table_alone_runs_in_the_daemon(tmp_path: Path
 
     row = Stage("checksum", checksum, Pool.GPU, next="detect")
     monkeypatch.setattr(stages, "STAGES", (row, *stages.STAGES))
+    # the daemon's stop stops this process's children and owns its signals: undone after
+    monkeypatch.setattr(children, "stopping", children.stopping)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     fake = start_fake_hydrus()
     try:
         watch = tmp_path / "watch"
@@ -95,6 +100,8 @@ def test_a_stage_added_through_the_table_alone_runs_in_the_daemon(tmp_path: Path
             assert daemon.run() == 0
         finally:
             timer.cancel()
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
     finally:
         fake.stop()
     assert ran == [("checksum", "clip.mp4", "gpu-0")]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from enum import StrEnum
 
 from hydrus_motion.hydrus.gateway import (
     ALREADY_THERE,
@@ -30,28 +31,45 @@ from hydrus_motion.hydrus.gateway import (
     HydrusServiceError,
 )
 from hydrus_motion.hydrus.scheme import clean_tag
-from hydrus_motion.store.db import DELETED, FAILED, PUSHED, QUEUED, ClipRecord, Store
+from hydrus_motion.store.db import ClipRecord, Store
 from hydrus_motion.store.signatures import mark_related, to_relate
+from hydrus_motion.store.states import PushStatus
 
 log = logging.getLogger(__name__)
 
-IMPORTED, ALREADY, REPAIRED, UNCHANGED = "imported", "already in hydrus", "repaired", "unchanged"
+
+
+class PushResult(StrEnum):
+    """What one push did to one clip (`ingest --json` and `reconcile --json` print it)."""
+
+    IMPORTED = "imported"
+    ALREADY = "already in hydrus"  # the file was there; our tags and notes were added
+    REPAIRED = "repaired"  # pushed before, and Hydrus had lost some of it
+    UNCHANGED = "unchanged"  # pushed before, nothing missing
+    DELETED = "deleted"  # deleted in Hydrus by a person: never pushed again
+    FAILED = "failed"  # refused by Hydrus, or its file is gone
+
+    @property
+    def wrote(self) -> bool:
+        """Hydrus holds something new of ours (worth a commit)."""
+        return self in (PushResult.IMPORTED, PushResult.ALREADY, PushResult.REPAIRED)
 
 
 @dataclass(frozen=True)
 class PushOutcome:
     sha256: str
     path: str
-    result: str  # imported | already in hydrus | repaired | unchanged | deleted | failed | queued
+    result: PushResult
     detail: str = ""
 
 
 class _Rejected(Exception):
     """Hydrus will not take this clip (import status 3, 4 or 7); recorded, not retried."""
 
-    def __init__(self, status: str, detail: str):
+    def __init__(self, result: PushResult, detail: str):
         super().__init__(detail)
-        self.status = status
+        self.result = result
+        self.status = PushStatus.DELETED if result is PushResult.DELETED else PushStatus.FAILED
 
 
 def push_clips(gateway: HydrusGateway, store: Store,
@@ -75,7 +93,7 @@ def push_clips(gateway: HydrusGateway, store: Store,
         except _Rejected as rejected:
             store.mark(record.sha256, rejected.status, str(rejected))
             log.warning("%s: %s", record.path.name, rejected)
-            outcomes.append(PushOutcome(record.sha256, str(record.path), rejected.status,
+            outcomes.append(PushOutcome(record.sha256, str(record.path), rejected.result,
                                         str(rejected)))
             continue
         except HydrusError as exc:
@@ -83,16 +101,17 @@ def push_clips(gateway: HydrusGateway, store: Store,
                 leave_queued(store, records[n:n + 1], exc)  # the error is this clip's
                 leave_queued(store, records[n + 1:], exc, waiting_on=record)
                 raise
-            store.mark(record.sha256, FAILED, str(exc))  # this clip only; go on
-            outcomes.append(PushOutcome(record.sha256, str(record.path), FAILED, str(exc)))
+            store.mark(record.sha256, PushStatus.FAILED, str(exc))  # this clip only; go on
+            outcomes.append(PushOutcome(record.sha256, str(record.path), PushResult.FAILED,
+                                        str(exc)))
             continue
-        wrote = result != UNCHANGED
-        store.mark(record.sha256, PUSHED, attempted=wrote, pushed=wrote)
-        if result != UNCHANGED:
+        wrote = result is not PushResult.UNCHANGED
+        store.mark(record.sha256, PushStatus.PUSHED, attempted=wrote, pushed=wrote)
+        if wrote:
             log.info("%s: %s", record.path.name, result)
         outcomes.append(PushOutcome(record.sha256, str(record.path), result))
     related = relate_duplicates(gateway, store)
-    if (related or any(o.result in (IMPORTED, ALREADY, REPAIRED) for o in outcomes)) and \
+    if (related or any(o.result.wrote for o in outcomes)) and \
             not gateway.commit():
         log.info("hydrus: the key may not manage the database, so these writes are durable "
                  "after Hydrus' next commit (30 s); `reconcile` repairs a crash before that")
@@ -124,27 +143,29 @@ def relate_duplicates(gateway: HydrusGateway, store: Store) -> int:
 
 
 def summarise(outcomes: list[PushOutcome]) -> dict[str, int]:
-    return dict(Counter(o.result for o in outcomes))
+    return dict(Counter(str(o.result) for o in outcomes))
 
 
-def _sync(gateway: HydrusGateway, record: ClipRecord, state: FileState) -> str:
+def _sync(gateway: HydrusGateway, record: ClipRecord, state: FileState) -> PushResult:
     if state.deleted:
-        raise _Rejected(DELETED, "deleted in Hydrus by a person; not re-imported")
+        raise _Rejected(PushResult.DELETED, "deleted in Hydrus by a person; not re-imported")
     wrote = False
     imported = False
     if not state.present:
         if not record.path.is_file():
-            raise _Rejected(FAILED, f"the clip file {record.path} is gone, so it cannot be "
-                                    "uploaded; ingest the source again")
+            raise _Rejected(PushResult.FAILED, f"the clip file {record.path} is gone, so it "
+                                               "cannot be uploaded; ingest the source again")
         result = gateway.import_file(record.path)
         if result.status == DELETED_BEFORE:
-            raise _Rejected(DELETED, f"Hydrus deleted this file before: {result.note}")
+            raise _Rejected(PushResult.DELETED, f"Hydrus deleted this file before: {result.note}")
         if result.status not in (NEWLY_IMPORTED, ALREADY_THERE):
-            raise _Rejected(FAILED, f"Hydrus did not import it (status {result.status}): "
-                                    f"{result.note or 'no reason given'}")
+            raise _Rejected(PushResult.FAILED, f"Hydrus did not import it (status "
+                                               f"{result.status}): "
+                                               f"{result.note or 'no reason given'}")
         if result.hash != record.sha256:
-            raise _Rejected(FAILED, f"{record.path} changed on disk since it was cut "
-                                    f"(hash {result.hash[:12]}, recorded {record.sha256[:12]})")
+            raise _Rejected(PushResult.FAILED, f"{record.path} changed on disk since it was "
+                                               f"cut (hash {result.hash[:12]}, recorded "
+                                               f"{record.sha256[:12]})")
         imported = result.status == NEWLY_IMPORTED
         wrote = True
     decided = state.tags | state.deleted_tags
@@ -156,9 +177,9 @@ def _sync(gateway: HydrusGateway, record: ClipRecord, state: FileState) -> str:
     if missing_notes:
         gateway.set_notes(record.sha256, missing_notes)
         wrote = True
-    if record.push_status == PUSHED:
-        return REPAIRED if wrote else UNCHANGED
-    return IMPORTED if imported else ALREADY
+    if record.push_status is PushStatus.PUSHED:
+        return PushResult.REPAIRED if wrote else PushResult.UNCHANGED
+    return PushResult.IMPORTED if imported else PushResult.ALREADY
 
 
 def leave_queued(store: Store, records: list[ClipRecord], exc: HydrusError,
@@ -169,5 +190,5 @@ def leave_queued(store: Store, records: list[ClipRecord], exc: HydrusError,
         f"not tried yet: the push stopped at {waiting_on.path.name} (Hydrus unavailable or "
         "refusing); it goes on when Hydrus is back")
     for record in records:
-        if record.push_status == QUEUED:
-            store.mark(record.sha256, QUEUED, message)
+        if record.push_status is PushStatus.QUEUED:
+            store.mark(record.sha256, PushStatus.QUEUED, message)

@@ -23,6 +23,7 @@ from hydrus_motion.hydrus.gateway import (
     NEWLY_IMPORTED,
     HydrusGateway,
 )
+from hydrus_motion.hydrus.push import PushResult
 from hydrus_motion.hydrus.scheme import clean_tag
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 class PublishedSample:
     path: Path
     hash: str
-    result: str  # imported | already in hydrus | deleted | failed
+    result: PushResult  # imported, already in hydrus, deleted or failed
     detail: str = ""
 
 
@@ -84,15 +85,15 @@ def publish_samples(gateway: HydrusGateway, cfg: Config, run: Mapping[str, Any],
     for path in files:
         reply = gateway.import_file(path)
         if reply.status == DELETED_BEFORE:
-            published.append(PublishedSample(path, reply.hash, "deleted", reply.note))
+            published.append(PublishedSample(path, reply.hash, PushResult.DELETED, reply.note))
             continue
         if reply.status not in (NEWLY_IMPORTED, ALREADY_THERE):
             log.error("hydrus: sample %s not imported: %s", path.name, reply.note)
-            published.append(PublishedSample(path, reply.hash, "failed", reply.note))
+            published.append(PublishedSample(path, reply.hash, PushResult.FAILED, reply.note))
             continue
         gateway.add_tags(reply.hash, tags)
         gateway.set_notes(reply.hash, notes)
-        result = "imported" if reply.status == NEWLY_IMPORTED else "already in hydrus"
+        result = PushResult.IMPORTED if reply.status == NEWLY_IMPORTED else PushResult.ALREADY
         published.append(PublishedSample(path, reply.hash, result))
     gateway.commit()
     return published

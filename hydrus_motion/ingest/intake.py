@@ -25,14 +25,8 @@ from hydrus_motion.config import (
 from hydrus_motion.ingest.content import file_sha256
 from hydrus_motion.ingest.dispose import clear_reason_file, finish_video
 from hydrus_motion.ingest.watch import SettleTracker, WatchFilter, readable, scan
-from hydrus_motion.store.queue import (
-    ACTIVE,
-    DUPLICATE,
-    GAVE_UP,
-    QUARANTINED,
-    TAKEN,
-    JobQueue,
-)
+from hydrus_motion.store.queue import JobQueue
+from hydrus_motion.store.states import SeenDecision, SourceStatus
 
 log = logging.getLogger(__name__)
 GIB = 1024**3
@@ -125,7 +119,7 @@ class Intake:
             return
         self.tracker.forget(path)
         if self.queue.add_source(sha256, str(path), path.name, size):
-            self.queue.remember(str(path), size, mtime_ns, sha256, TAKEN)
+            self.queue.remember(str(path), size, mtime_ns, sha256, SeenDecision.TAKEN)
             self.counts["taken"] += 1
             log.info("%s: taken (%d bytes, sha256 %s)", path.name, size, sha256[:12])
             return
@@ -136,32 +130,32 @@ class Intake:
         log.info("%s: skipped: same content as %s (%s)", path.name,
                  known.name if known else "?", known.status if known else "?")
         if known and Path(known.path) == path:  # the very file we took (a restart)
-            self.queue.remember(str(path), size, mtime_ns, sha256, TAKEN)
+            self.queue.remember(str(path), size, mtime_ns, sha256, SeenDecision.TAKEN)
             return
         action = self.cfg.daemon.after_success
         moved = finish_video(path, action, archive_dir(self.cfg), sha256)
         if action == "keep":
-            self.queue.remember(str(path), size, mtime_ns, sha256, DUPLICATE)
+            self.queue.remember(str(path), size, mtime_ns, sha256, SeenDecision.DUPLICATE)
         elif moved:
             log.info("%s: duplicate moved to %s", path.name, moved)
 
     def _taken_again(self, known, path: Path, size: int, mtime_ns: int) -> bool:
         """Same content as a known video, but not a duplicate to skip: True if handled."""
-        if known.status == ACTIVE and not Path(known.path).exists():
+        if known.status is SourceStatus.ACTIVE and not Path(known.path).exists():
             # renamed or moved within the watch folder while it waited: follow it
             self.queue.update_source(known.sha256, path=str(path))
             log.info("%s: %s moved here while queued; following it", path.name, known.name)
-        elif known.status in (GAVE_UP, QUARANTINED):
+        elif known.status in (SourceStatus.FAILED, SourceStatus.QUARANTINED):
             # failed for good or quarantined before; a person dropped it again (as the
             # reason file says to), so its record is cleared and it starts over
             self.queue.restart_source(known.sha256, str(path), path.name)
             clear_reason_file(Path(known.path))
             self.counts["taken"] += 1
             log.info("%s: taken again (it %s before: %s)", path.name,
-                     "was quarantined" if known.status == QUARANTINED else "failed",
+                     "was quarantined" if known.status is SourceStatus.QUARANTINED else "failed",
                      known.reason)
         else:
             return False
         self.queue.forget(known.path)
-        self.queue.remember(str(path), size, mtime_ns, known.sha256, TAKEN)
+        self.queue.remember(str(path), size, mtime_ns, known.sha256, SeenDecision.TAKEN)
         return True

@@ -16,7 +16,8 @@ from pathlib import Path
 from hydrus_motion.config import Config, state_dir
 from hydrus_motion.ingest.dispose import clear_reason_file, free_name
 from hydrus_motion.scenes.sidecar import default_sidecar_path
-from hydrus_motion.store.queue import GAVE_UP, QUARANTINED, TAKEN, JobQueue
+from hydrus_motion.store.queue import JobQueue, Source
+from hydrus_motion.store.states import SeenDecision, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,42 +40,41 @@ def retry_videos(cfg: Config, names: list[str], every: bool) -> tuple[list[Retri
     store = open_store(state_dir(cfg))
     try:
         queue = JobQueue(store)
-        rows = store.conn.execute("SELECT sha256, name, path, status, reason FROM sources "
-                                  "WHERE status IN (?, ?) ORDER BY finished_at",
-                                  (QUARANTINED, GAVE_UP)).fetchall()
+        stopped = queue.sources(SourceStatus.QUARANTINED, SourceStatus.FAILED)
         wanted = set(names)
-        chosen = [r for r in rows if every or r["name"] in wanted
-                  or Path(r["path"]).name in wanted]
-        found = {r["name"] for r in chosen} | {Path(r["path"]).name for r in chosen}
+        chosen = [s for s in stopped if every or s.name in wanted
+                  or Path(s.path).name in wanted]
+        found = {s.name for s in chosen} | {Path(s.path).name for s in chosen}
         done, gone = [], []
-        for row in chosen:
-            if Path(row["path"]).exists():
-                done.append(_retry(cfg, queue, row))
+        for source in chosen:
+            if Path(source.path).exists():
+                done.append(_retry(cfg, queue, source))
             else:  # a person deleted (or moved) it: nothing to process
                 log.warning("%s: cannot retry: %s is gone (drop the video into the watch "
-                            "folder instead)", row["name"], row["path"])
-                gone.append(row["name"])
+                            "folder instead)", source.name, source.path)
+                gone.append(source.name)
         return done, [n for n in names if n not in found] + gone
     finally:
         store.close()
 
 
-def _retry(cfg: Config, queue: JobQueue, row) -> Retried:
-    old = Path(row["path"])
+def _retry(cfg: Config, queue: JobQueue, source: Source) -> Retried:
+    old = Path(source.path)
     target = old
     watch = Path(cfg.daemon.watch_dir).expanduser() if cfg.daemon.watch_dir else None
     if watch is not None and watch.resolve() not in old.resolve().parents:  # not in it yet
-        target = free_name(watch, row["name"], row["sha256"]).resolve()
+        target = free_name(watch, source.name, source.sha256).resolve()
         shutil.move(str(old), str(target))
         if default_sidecar_path(old).exists():
             shutil.move(str(default_sidecar_path(old)), str(default_sidecar_path(target)))
-    queue.restart_source(row["sha256"], str(target), target.name)
+    queue.restart_source(source.sha256, str(target), target.name)
     if target.exists():  # intake knows this file: it is not hashed and taken twice
         stat = target.stat()
-        queue.remember(str(target), stat.st_size, stat.st_mtime_ns, row["sha256"], TAKEN)
+        queue.remember(str(target), stat.st_size, stat.st_mtime_ns, source.sha256,
+                       SeenDecision.TAKEN)
     if target != old:
         queue.forget(str(old))
         clear_reason_file(old)
-    was = "quarantined" if row["status"] == QUARANTINED else "failed"
-    log.info("%s: queued again from %s (it %s: %s)", row["name"], target, was, row["reason"])
-    return Retried(row["name"], row["sha256"], was, str(old), str(target), row["reason"])
+    was = "quarantined" if source.status is SourceStatus.QUARANTINED else "failed"
+    log.info("%s: queued again from %s (it %s: %s)", source.name, target, was, source.reason)
+    return Retried(source.name, source.sha256, was, str(old), str(target), source.reason)

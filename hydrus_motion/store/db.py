@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hydrus_motion.errors import HydrusMotionError
+from hydrus_motion.store.states import JobStatus, PushStatus
 
 MIGRATIONS = (
     """
@@ -108,9 +109,6 @@ MIGRATIONS = (
     """,
 )
 
-QUEUED, PUSHED, DELETED, FAILED = "queued", "pushed", "deleted", "failed"
-
-
 @dataclass(frozen=True)
 class ClipRecord:
     sha256: str
@@ -122,7 +120,7 @@ class ClipRecord:
     end_frame: int
     tags: tuple[str, ...]
     notes: dict[str, str]
-    push_status: str = QUEUED
+    push_status: PushStatus = PushStatus.QUEUED
     attempts: int = 0
     last_error: str | None = None
     created_at: float = 0.0
@@ -155,7 +153,7 @@ class Store:
             cur = self.conn.execute(
                 "UPDATE clips SET tags = ?, notes = ? WHERE sha256 = ? AND push_status = ?",
                 (json.dumps(list(tags)), json.dumps(notes, ensure_ascii=False, sort_keys=True),
-                 sha256, QUEUED))
+                 sha256, PushStatus.QUEUED))
         return cur.rowcount == 1
 
     def clip(self, sha256: str) -> ClipRecord | None:
@@ -168,16 +166,18 @@ class Store:
     def due(self, pushed_since: float) -> list[ClipRecord]:
         """Clips to push (queued) and recent pushes to re-check, oldest first."""
         return self._select("WHERE push_status = ? OR (push_status = ? AND pushed_at >= ?) "
-                            "ORDER BY created_at, start_frame", QUEUED, PUSHED, pushed_since)
+                            "ORDER BY created_at, start_frame", PushStatus.QUEUED,
+                            PushStatus.PUSHED, pushed_since)
 
     def queued_without_job(self) -> list[ClipRecord]:
         """Queued clips no daemon job will push: `ingest` recorded them while Hydrus was
         down (or with --no-push), or their video's push job gave up."""
         return self._select("WHERE push_status = ? AND NOT EXISTS (SELECT 1 FROM jobs j "
                             "WHERE j.source_sha256 = clips.source_sha256 AND j.status IN "
-                            "('queued', 'running')) ORDER BY created_at, start_frame", QUEUED)
+                            "(?, ?)) ORDER BY created_at, start_frame", PushStatus.QUEUED,
+                            JobStatus.QUEUED, JobStatus.RUNNING)
 
-    def mark(self, sha256: str, status: str, error: str | None = None, *,
+    def mark(self, sha256: str, status: PushStatus, error: str | None = None, *,
              attempted: bool = True, pushed: bool = False) -> None:
         now = time.time()
         with self.conn:
@@ -186,6 +186,12 @@ class Store:
                 " attempts = attempts + ?, pushed_at = CASE WHEN ? THEN ? ELSE pushed_at END"
                 " WHERE sha256 = ?",
                 (status, error, now, int(attempted), pushed, now, sha256))
+
+    def push_failures(self, limit: int = 50) -> list[ClipRecord]:
+        """Clips whose last push failed, or that wait after an error; newest check first."""
+        return self._select("WHERE last_error IS NOT NULL AND push_status IN (?, ?) "
+                            "ORDER BY checked_at DESC LIMIT ?", PushStatus.QUEUED,
+                            PushStatus.FAILED, limit)
 
     def counts(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT push_status, COUNT(*) FROM clips GROUP BY push_status")
@@ -278,5 +284,6 @@ def _record(row: sqlite3.Row) -> ClipRecord:
     data["path"] = Path(data["path"])
     data["tags"] = tuple(json.loads(data["tags"]))
     data["notes"] = json.loads(data["notes"])
+    data["push_status"] = PushStatus(data["push_status"])
     return ClipRecord(**data)
 

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 
 from hydrus_motion import stages as table
 from hydrus_motion.store.db import Store
+from hydrus_motion.store.states import JobStatus, SeenDecision, SourceStatus
 
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-# sources.status
-ACTIVE, FINISHED, QUARANTINED, GAVE_UP = "active", "done", "quarantined", "failed"
-TAKEN, DUPLICATE = "taken", "duplicate"
+PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)  # a job still to finish
+ENDED = (SourceStatus.DONE, SourceStatus.QUARANTINED, SourceStatus.FAILED)  # finished_at set
 
 
 @dataclass(frozen=True)
@@ -43,9 +42,10 @@ class Source:
     path: str
     name: str
     size: int
-    status: str
+    status: SourceStatus
     reason: str | None
     clips: int | None
+    finished_at: float | None = None
 
 
 class JobQueue:
@@ -73,18 +73,30 @@ class JobQueue:
         now = time.time()
         with self.conn:
             self.conn.execute("UPDATE sources SET status = ?, path = ?, name = ?, reason = NULL,"
-                              " finished_at = NULL WHERE sha256 = ?", (ACTIVE, path, name, sha256))
+                              " finished_at = NULL WHERE sha256 = ?",
+                              (SourceStatus.ACTIVE, path, name, sha256))
             self.conn.execute("DELETE FROM jobs WHERE source_sha256 = ?", (sha256,))
             self._enqueue(table.first().name, sha256, now, 0.0)
 
     def source(self, sha256: str) -> Source | None:
-        row = self.conn.execute("SELECT sha256, path, name, size, status, reason, clips "
-                                "FROM sources WHERE sha256 = ?", (sha256,)).fetchone()
-        return Source(**dict(row)) if row else None
+        row = self.conn.execute(f"SELECT {_SOURCE_COLUMNS} FROM sources WHERE sha256 = ?",
+                                (sha256,)).fetchone()
+        return _source(row) if row else None
 
-    def update_source(self, sha256: str, *, status: str | None = None, path: str | None = None,
-                      reason: str | None = None, clips: int | None = None) -> None:
-        finished = status in (FINISHED, QUARANTINED, GAVE_UP)
+    def sources(self, *statuses: SourceStatus, newest_first: bool = False,
+                limit: int = -1) -> list[Source]:
+        """Videos in these states, in the order they finished."""
+        marks = ",".join("?" * len(statuses))
+        order = "DESC" if newest_first else "ASC"
+        rows = self.conn.execute(f"SELECT {_SOURCE_COLUMNS} FROM sources WHERE status IN "
+                                 f"({marks}) ORDER BY finished_at {order} LIMIT ?",
+                                 (*statuses, limit))
+        return [_source(r) for r in rows]
+
+    def update_source(self, sha256: str, *, status: SourceStatus | None = None,
+                      path: str | None = None, reason: str | None = None,
+                      clips: int | None = None) -> None:
+        finished = status in ENDED
         with self.conn:
             self.conn.execute(
                 "UPDATE sources SET status = COALESCE(?, status), path = COALESCE(?, path),"
@@ -99,7 +111,8 @@ class JobQueue:
                                 "mtime_ns = ?", (path, size, mtime_ns)).fetchone()
         return row is not None
 
-    def remember(self, path: str, size: int, mtime_ns: int, sha256: str, decision: str) -> None:
+    def remember(self, path: str, size: int, mtime_ns: int, sha256: str,
+                 decision: SeenDecision) -> None:
         with self.conn:
             self.conn.execute("INSERT OR REPLACE INTO seen_files VALUES (?,?,?,?,?,?)",
                               (path, size, mtime_ns, sha256, decision, time.time()))
@@ -121,14 +134,14 @@ class JobQueue:
                 f" SELECT id FROM jobs WHERE status = ? AND stage IN ({marks})"
                 "  AND not_before <= ? ORDER BY not_before, id LIMIT 1)"
                 " RETURNING id, stage, source_sha256, attempts, last_error, waits",
-                (RUNNING, now, QUEUED, *stages, now)).fetchone()
+                (JobStatus.RUNNING, now, JobStatus.QUEUED, *stages, now)).fetchone()
         return Job(**dict(row)) if row else None
 
     def finish(self, job: Job, *, next_after_s: float = 0.0) -> None:
         """Done; queue the next stage (after `next_after_s`) in the same transaction."""
         now = time.time()
         with self.conn:
-            self._set(job, DONE, None, attempted=True, now=now)
+            self._set(job, JobStatus.DONE, None, attempted=True, now=now)
             after = table.following(job.stage)
             if after is not None:
                 self._enqueue(after.name, job.source_sha256, now, next_after_s)
@@ -137,42 +150,43 @@ class JobQueue:
         """Back to the queue, due again in `after_s`; `attempted=False` when not its fault."""
         now = time.time()
         with self.conn:
-            self._set(job, QUEUED, error, attempted=attempted, now=now, not_before=now + after_s)
+            self._set(job, JobStatus.QUEUED, error, attempted=attempted, now=now,
+                      not_before=now + after_s)
 
     def wait(self, job: Job, error: str, after_s: float) -> None:
         """This machine failed (no space, ...): due again in `after_s`, no attempt counted."""
         now = time.time()
         with self.conn:
-            self._set(job, QUEUED, error, attempted=False, now=now, not_before=now + after_s)
+            self._set(job, JobStatus.QUEUED, error, attempted=False, now=now,
+                      not_before=now + after_s)
             self.conn.execute("UPDATE jobs SET waits = waits + 1 WHERE id = ?", (job.id,))
 
     def fail(self, job: Job, error: str) -> None:
         with self.conn:
-            self._set(job, FAILED, error, attempted=True, now=time.time())
+            self._set(job, JobStatus.FAILED, error, attempted=True, now=time.time())
 
     def fail_source(self, sha256: str, error: str) -> None:
         """Every unfinished job of this video stops (it was quarantined)."""
         with self.conn:
             self.conn.execute("UPDATE jobs SET status = ?, last_error = ?, updated_at = ?"
                               " WHERE source_sha256 = ? AND status IN (?, ?)",
-                              (FAILED, error, time.time(), sha256, QUEUED, RUNNING))
+                              (JobStatus.FAILED, error, time.time(), sha256, *PENDING))
 
     def recover(self) -> int:
         """Jobs left `running` by a process that died: queue them again. Returns how many."""
         with self.conn:
             cur = self.conn.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE status = ?",
-                                    (QUEUED, time.time(), RUNNING))
+                                    (JobStatus.QUEUED, time.time(), JobStatus.RUNNING))
         return cur.rowcount
 
     def pending(self, stages: tuple[str, ...]) -> int:
         marks = ",".join("?" * len(stages))
         return self.conn.execute(f"SELECT COUNT(*) FROM jobs WHERE stage IN ({marks}) AND "
-                                 "status IN (?, ?)", (*stages, QUEUED, RUNNING)).fetchone()[0]
+                                 "status IN (?, ?)", (*stages, *PENDING)).fetchone()[0]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{stage: {status: n}} for every stage, zeros included."""
-        statuses = (QUEUED, RUNNING, DONE, FAILED)
-        out = {stage: {s: 0 for s in statuses} for stage in table.names()}
+        out = {stage: {s.value: 0 for s in JobStatus} for stage in table.names()}
         for stage, status, n in self.conn.execute(
                 "SELECT stage, status, COUNT(*) FROM jobs GROUP BY stage, status"):
             out.setdefault(stage, {})[status] = n
@@ -184,7 +198,7 @@ class JobQueue:
             "SELECT j.stage, j.status, j.attempts, j.last_error, j.updated_at, s.name, s.path,"
             " s.status AS source_status FROM jobs j JOIN sources s ON s.sha256 = j.source_sha256"
             " WHERE j.last_error IS NOT NULL AND j.status != ? ORDER BY j.updated_at DESC"
-            " LIMIT ?", (DONE, limit))
+            " LIMIT ?", (JobStatus.DONE, limit))
         return [dict(r) for r in rows]
 
     def source_counts(self) -> dict[str, int]:
@@ -202,3 +216,12 @@ class JobQueue:
             "UPDATE jobs SET status = ?, last_error = ?, attempts = attempts + ?,"
             " updated_at = ?, not_before = COALESCE(?, not_before) WHERE id = ?",
             (status, error, int(attempted), now, not_before, job.id))
+
+
+_SOURCE_COLUMNS = "sha256, path, name, size, status, reason, clips, finished_at"
+
+
+def _source(row) -> Source:
+    data = dict(row)
+    data["status"] = SourceStatus(data["status"])
+    return Source(**data)

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hydrus_motion.store.db import Store
-
-OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+from hydrus_motion.store.states import RunOutcome
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class Run:
     kind: str
     started_at: float
     finished_at: float | None
-    outcome: str | None
+    outcome: RunOutcome | None  # None: still running, or killed
     error: str | None
     details: dict[str, Any]
     pid: int
@@ -39,7 +38,7 @@ class RunLog:
                                     (kind, time.time(), os.getpid()))
         return int(cur.lastrowid)
 
-    def finish(self, run_id: int, outcome: str, error: str | None = None,
+    def finish(self, run_id: int, outcome: RunOutcome, error: str | None = None,
                details: dict[str, Any] | None = None) -> None:
         with self.conn:
             self.conn.execute("UPDATE runs SET finished_at = ?, outcome = ?, error = ?,"
@@ -58,11 +57,12 @@ class RunLog:
         Skipped runs (another held the lock) and killed ones (never finished) do not count."""
         row = self.conn.execute("SELECT * FROM runs WHERE kind = ? AND outcome IS NOT NULL"
                                 " AND outcome != ? ORDER BY started_at DESC, id DESC LIMIT 1",
-                                (kind, SKIPPED)).fetchone()
+                                (kind, RunOutcome.SKIPPED)).fetchone()
         return _run(row) if row else None
 
 
 def _run(row: Any) -> Run:
     data = dict(row)
     data["details"] = json.loads(data["details"]) if data["details"] else {}
+    data["outcome"] = RunOutcome(data["outcome"]) if data["outcome"] else None
     return Run(**data)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hydrus_motion.annotate.signature import MAX_FRAMES, as_row, distances
-from hydrus_motion.store.db import PUSHED, Store
+from hydrus_motion.store.db import Store
+from hydrus_motion.store.states import PushStatus
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def to_relate(store: Store) -> list[tuple[str, str]]:
         "SELECT s.sha256, s.duplicate_of FROM signatures s"
         " JOIN clips a ON a.sha256 = s.sha256 JOIN clips b ON b.sha256 = s.duplicate_of"
         " WHERE s.relate = 1 AND s.related_at IS NULL AND a.push_status = ?"
-        " AND b.push_status = ? ORDER BY s.rowid", (PUSHED, PUSHED))
+        " AND b.push_status = ? ORDER BY s.rowid", (PushStatus.PUSHED, PushStatus.PUSHED))
     return [(a, b) for a, b in rows]
 
 
