@@ -245,75 +245,26 @@ def cmd_doctor(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
 
 def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
     from hydrus_motion.config import state_dir
-    from hydrus_motion.hydrus.gateway import HydrusError, connect_gateway
-    from hydrus_motion.hydrus.push import leave_queued, summarise
-    from hydrus_motion.pipeline import ingest_video, push
+    from hydrus_motion.ingest.videos import ingest_videos
     from hydrus_motion.store import open_store
 
-    store = open_store(state_dir(cfg))
-    gateway, hydrus_error = None, None
-    videos, outcomes = [], []
-    for video in progress_iter(args.videos, "ingest", "video", bars_wanted(args.json)):
-        entry: dict[str, Any] = {"video": str(video), "ok": True, "error": None, "clips": []}
-        videos.append(entry)
-        try:
-            result = ingest_video(video, cfg, store)
-        except Exception as exc:  # this video only; the others go on
-            from hydrus_motion.policy import message_of
+    def dropped(video) -> None:
+        if video.dropped_summary and not args.json:
+            print(f"{video.video}: {len(video.clips)} clip(s); dropped: {video.dropped_summary}")
 
-            message = message_of(exc)
-            if not isinstance(exc, HydrusMotionError) and not message.startswith(str(video)):
-                message = f"{video}: {message}"
-            log.error("%s", message)
-            entry.update(ok=False, error=message)
-            continue
-        entry["source_sha256"] = result.source_sha256
-        if result.plan is not None:
-            entry.update(result.plan.as_json(cfg.clips.min_frames))
-            if entry["dropped_summary"] and not args.json:
-                print(f"{video}: {len(result.clips)} clip(s); dropped: "
-                      f"{entry['dropped_summary']}")
-        pushed: dict[str, str] = {}
-        if not args.no_push and result.clips:
-            try:
-                if hydrus_error:  # no point asking again for every video
-                    raise hydrus_error
-                gateway = gateway or connect_gateway(cfg)
-                done = push(gateway, store, result.clips)
-                outcomes.extend(done)
-                pushed = {o.sha256: o.result for o in done}
-            except HydrusError as exc:
-                if hydrus_error is None:
-                    log.error("%s", exc)
-                hydrus_error = exc
-                leave_queued(store, result.clips, exc)
-        for r in result.clips:
-            record = store.clip(r.sha256) or r
-            entry["clips"].append({
-                "path": str(record.path), "sha256": record.sha256, "scene": record.scene,
-                "start_frame": record.start_frame, "end_frame": record.end_frame,
-                "push": pushed.get(record.sha256, record.push_status),
-                "error": record.last_error,
-                "annotation_errors": result.annotation_errors.get(record.sha256, [])})
-    counts = summarise(outcomes)
-    clips = [c for v in videos for c in v["clips"]]
-    failed_videos = sum(not v["ok"] for v in videos)
-    summary = {"videos": len(videos), "failed_videos": failed_videos, "clips": len(clips),
-               "queued": sum(c["push"] == "queued" for c in clips), **counts,
-               # recorded and pushed without (part of) their annotation; see annotation_errors
-               "not_annotated": sum(bool(c["annotation_errors"]) for c in clips),
-               "dropped_scenes": sum(len(v.get("dropped_scenes", [])) for v in videos)}
+    videos = progress_iter(args.videos, "ingest", "video", bars_wanted(args.json))
+    report = ingest_videos(videos, cfg, open_store(state_dir(cfg)), push=not args.no_push,
+                           on_video=dropped)
+    summary = report.summary()
     if not args.json:
-        for c in clips:
-            print(f"{c['path']}: {c['push']}")
-    _summary_line("ingest", f"{len(videos)} video(s), {failed_videos} failed; "
-                            f"{len(clips)} clip(s)", {"queued": summary["queued"], **counts,
-                                                      "not annotated": summary["not_annotated"],
-                                                      "scenes dropped":
-                                                          summary["dropped_scenes"]})
-    ok = not failed_videos and hydrus_error is None and not counts.get("failed")
-    return {"videos": videos, "hydrus_error": hydrus_error and hydrus_error.message,
-            "summary": summary}, 0 if ok else 1
+        for c in report.clips:
+            print(f"{c.path}: {c.push}")
+    _summary_line("ingest", f"{summary['videos']} video(s), {summary['failed_videos']} failed; "
+                            f"{summary['clips']} clip(s)",
+                  {"queued": summary["queued"], **report.pushes,
+                   "not annotated": summary["not_annotated"],
+                   "scenes dropped": summary["dropped_scenes"]})
+    return report.as_json(), 0 if report.ok else 1
 
 
 def cmd_reconcile(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
@@ -394,24 +345,24 @@ def cmd_status(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
 def cmd_nightly(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
     from hydrus_motion.schedule import run_nightly
 
-    result, code = run_nightly(cfg)
-    d = result["details"]
-    counts = {"repaired": d.get("reconcile", {}).get("repaired", 0),
-              "clips in the dataset": d.get("export", {}).get("clips", 0),
-              "new": d.get("export", {}).get("new", 0),
-              "steps trained": d.get("train", {}).get("steps", 0),
-              "samples in hydrus": d.get("samples", {}).get("in_hydrus", 0)}
-    train = d.get("train", {})
+    report, code = run_nightly(cfg)
+    d = report.details
+    train, export = d.train, d.export
+    counts = {"repaired": (d.reconcile or {}).get("repaired", 0),
+              "clips in the dataset": export.clips if export else 0,
+              "new": export.new if export else 0,
+              "steps trained": (train.steps or 0) if train else 0,
+              "samples in hydrus": (d.samples or {}).get("in_hydrus", 0)}
     done = {"train": "trained", "resume": "resumed", "skip": "no training"}
-    training = f"; {done[train['action']]} ({train['reason']})" if train else ""
-    if train.get("outcome") == "failed":
-        training = f"; training failed ({train['error']})"
-    promotion = d.get("promotion") or {}
+    training = f"; {done[train.action]} ({train.reason})" if train else ""
+    if train is not None and train.outcome == "failed":
+        training = f"; training failed ({train.error})"
+    promotion = d.promotion or {}
     if promotion and not promotion.get("promoted"):
         training += (f"; run {promotion['run']} NOT promoted ({promotion['reason']}): "
                      f"hydrus-motion promote {promotion['run']}")
-    _summary_line("nightly", f"run {result['run']} {result['outcome']}{training}", counts)
-    return result, code
+    _summary_line("nightly", f"run {report.run} {report.outcome}{training}", counts)
+    return report.as_json(), code
 
 
 def cmd_retry(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from hydrus_motion import stages
 from hydrus_motion.config import Config, quarantine_dir, state_dir
 from hydrus_motion.errors import HydrusMotionError
+from hydrus_motion.policy import Action, Decision
 from hydrus_motion.stages import Pool
 from hydrus_motion.store.lock import LockHeld, ProcessLock
 from hydrus_motion.store.states import JobStatus, SourceStatus
@@ -219,7 +220,7 @@ class Daemon:
                 if job is None:
                     self.stop.wait(self.cfg.daemon.poll_s)
                     continue
-                if self._run_job(ctx, job) == "hydrus down":
+                if self._run_job(ctx, job) is Action.WAIT_HYDRUS:
                     return  # the hydrus loop reconnects and starts this loop again
         finally:
             store.close()
@@ -254,7 +255,8 @@ class Daemon:
 
     # -- one job ---------------------------------------------------------------------------
 
-    def _run_job(self, ctx, job) -> str:
+    def _run_job(self, ctx, job) -> Action | None:
+        """Run one job; None when it is done, else what the policy decided."""
         from hydrus_motion.policy import decide
 
         name = ctx.queue.source(job.source_sha256).name
@@ -272,38 +274,36 @@ class Daemon:
         ctx.queue.finish(job, next_after_s=after.delay(d) if after else 0.0)
         self.count(f"{job.stage} done")
         log.info("%s: %s done in %.1f s", name, job.stage, time.monotonic() - started)
-        return "done"
+        return None
 
-    def _apply(self, ctx, job, name: str, decision, exc: Exception) -> str:
+    def _apply(self, ctx, job, name: str, decision: Decision, exc: Exception) -> Action:
         """Carry out the policy's decision: one log line (a bug's traceback only once)."""
-        from hydrus_motion.policy import Action
-
         act = decision.action
         if act is Action.REQUEUE:
             ctx.queue.retry(job, decision.reason, 0, attempted=False)
             log.info("%s: %s interrupted by the stop; queued again", name, job.stage)
-            return "stopped"
+            return act
         if act is Action.WAIT_HYDRUS:
             ctx.queue.retry(job, decision.reason, 0, attempted=False)  # due once Hydrus is back
             log.warning("%s: %s waits for Hydrus: %s", name, job.stage, decision.reason)
-            return "hydrus down"
+            return act
         if act is Action.WAIT_LOCAL:
             ctx.queue.wait(job, decision.reason, decision.delay_s)
             log.warning("%s: %s %s", name, job.stage, decision.reason)
-            return "waiting"
+            return act
         if act is Action.QUARANTINE:
             self._quarantine(ctx, job, decision.reason)
-            return "quarantined"
+            return act
         # an error we do not explain is a bug: its traceback once, then one line an attempt
         trace = exc if decision.unexpected and job.attempts == 0 else None
         if act is Action.GIVE_UP:
             self._give_up(ctx, job, decision.reason, trace)
-            return "failed"
+            return act
         ctx.queue.retry(job, decision.reason, decision.delay_s)
         log.warning("%s: %s failed (attempt %d of %d), retry in %.0f s: %s", name, job.stage,
                     job.attempts + 1, self.cfg.daemon.max_attempts, decision.delay_s,
                     decision.reason, exc_info=trace)
-        return "retry"
+        return act
 
     def _quarantine(self, ctx, job, reason: str) -> None:
         from hydrus_motion.ingest.dispose import quarantine

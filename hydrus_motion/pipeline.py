@@ -35,6 +35,7 @@ from hydrus_motion.annotate import annotate_clips
 from hydrus_motion.annotate.annotator import annotation_parts
 from hydrus_motion.annotate.captioner import Captioner
 from hydrus_motion.annotate.wd_tagger import Tagger
+from hydrus_motion.base import SYSTEM_CLOCK, Clock, Trainer
 from hydrus_motion.checkpoints import (
     TrainingPlan,
     current_run,
@@ -44,7 +45,8 @@ from hydrus_motion.checkpoints import (
     read_run,
     samples_published,
 )
-from hydrus_motion.clips.cut import ClipCutter, FfmpegCutter
+from hydrus_motion.clips.base import ClipCutter
+from hydrus_motion.clips.cut import FfmpegCutter
 from hydrus_motion.clips.fields import measure_scan
 from hydrus_motion.clips.plan import plan_clips
 from hydrus_motion.config import Config, clips_dir, dataset_dir, training_dir
@@ -60,6 +62,7 @@ from hydrus_motion.probe import frame_count_slack, probe_video
 from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.promotion import gate_decision, keep_candidate, promote_run, read_decision
 from hydrus_motion.records import Clip, ClipPlan, ClipSpan, SceneList, VideoInfo
+from hydrus_motion.reports import ExportReport, NightlyDetails, TrainReport
 from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.bars import sample_crops
 from hydrus_motion.scenes.base import SceneDetector
@@ -73,7 +76,7 @@ from hydrus_motion.store.db import ClipRecord, Store
 from hydrus_motion.store.signatures import SignatureLibrary
 from hydrus_motion.store.states import PushStatus
 from hydrus_motion.tools import fit_name
-from hydrus_motion.train import train_for_nightly
+from hydrus_motion.train import SubprocessTrainer
 
 log = logging.getLogger(__name__)
 
@@ -283,58 +286,59 @@ def _same_plan(known: list[ClipRecord], spans: list[ClipSpan]) -> bool:
 class NightlyFailed(HydrusMotionError):
     """A nightly step failed; `details` holds what was done before it (run history)."""
 
-    def __init__(self, message: str, details: dict[str, Any], hint: str | None = None):
+    def __init__(self, message: str, details: NightlyDetails, hint: str | None = None):
         super().__init__(message, hint)
         self.details = details
 
 
-def nightly(cfg: Config, store: Store, gateway: HydrusGateway) -> dict[str, Any]:
+def nightly(cfg: Config, store: Store, gateway: HydrusGateway, *,
+            trainer: Trainer | None = None, clock: Clock = SYSTEM_CLOCK) -> NightlyDetails:
     """The nightly job (`hydrus-motion nightly`, the daemon's schedule). Returns what it
     did for the run history; raises NightlyFailed with the same, and the previous
-    checkpoint stays current."""
+    checkpoint stays current. `trainer`: SubprocessTrainer unless given."""
     from hydrus_motion.hydrus.push import summarise
 
-    details: dict[str, Any] = {}
+    details = NightlyDetails()
     outcomes = reconcile(gateway, store, cfg)
-    details["reconcile"] = {"checked": len(outcomes), **summarise(outcomes)}
+    details.reconcile = {"checked": len(outcomes), **summarise(outcomes)}
     try:
         exported = export(gateway, cfg, dataset_dir(cfg))
     except HydrusMotionError as exc:
         raise NightlyFailed(f"export failed: {exc.message}", details, exc.hint) from None
-    details["export"] = {"dataset_id": exported.dataset_id, "changed": exported.changed,
-                         "clips": len(exported.entries), "new": exported.new,
-                         "removed": exported.removed, "skipped": len(exported.skipped),
-                         "frames": sum(e.frames or 0 for e in exported.entries)}
+    details.export = ExportReport(
+        dataset_id=exported.dataset_id, changed=exported.changed, clips=len(exported.entries),
+        new=exported.new, removed=exported.removed, skipped=len(exported.skipped),
+        frames=sum(e.frames or 0 for e in exported.entries))
     root = training_dir(cfg)
-    plan = plan_training(root, exported.dataset_id, cfg.nightly.train, time.time())
+    plan = plan_training(root, exported.dataset_id, cfg.nightly.train, clock.now())
     if plan.action != "skip" and not exported.entries:
         plan = TrainingPlan("skip", "no approved clips yet")
     if plan.action != "skip" and not cfg.train.pretrained_model:
         plan = TrainingPlan("skip", "train.pretrained_model is not set")
-    details["train"] = {"action": plan.action, "reason": plan.reason, "run": plan.run_id}
+    details.train = TrainReport(plan.action, plan.reason, plan.run_id)
     log.info("nightly: training: %s (%s)", plan.action, plan.reason)
     if plan.action != "skip":
         started = time.monotonic()
         try:
-            run = train_for_nightly(cfg, exported.build, plan.run_dir,
-                                    resume=plan.action == "resume", init_module=plan.init_module,
-                                    sample_prompts=cfg.nightly.sample_prompts)
+            run = (trainer or SubprocessTrainer()).train(
+                cfg, exported.build, plan.run_dir, resume=plan.action == "resume",
+                init_module=plan.init_module, sample_prompts=cfg.nightly.sample_prompts)
         except HydrusMotionError as exc:
-            details["train"].update(outcome="failed", error=exc.message)
+            details.train.outcome, details.train.error = "failed", exc.message
             raise NightlyFailed(f"training run {plan.run_id} failed: {exc.message}", details,
                                 hint="the previous checkpoint stays current; an interrupted "
                                      "run is resumed by the next nightly run") from None
-        details["train"].update(
-            outcome="trained", steps=run["steps"], final_loss=run["final_loss"],
+        details.train = dataclasses.replace(
+            details.train, outcome="trained", steps=run["steps"], final_loss=run["final_loss"],
             seconds=round(time.monotonic() - started, 1), dataset_clips=len(exported.entries),
             eval=eval_summary(run))
-        details["promotion"] = gate_and_promote(cfg, root, plan.run_dir, run)
+        details.promotion = gate_and_promote(cfg, root, plan.run_dir, run)
     newest, current = latest_finished(root), current_run(root)
     for shown in dict.fromkeys(r for r in (newest, current) if r is not None):
         if samples_published(shown):
             continue  # also retries a failed try
         try:
-            details["samples"] = publish_run(gateway, cfg, shown)
+            details.samples = publish_run(gateway, cfg, shown)
         except HydrusMotionError as exc:
             raise NightlyFailed(f"the samples of run {shown.name} could not be put into "
                                 f"Hydrus: {exc.message}", details,

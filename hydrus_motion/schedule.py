@@ -24,6 +24,7 @@ from typing import Any
 
 from hydrus_motion.config import Config, NightlyConfig, state_dir
 from hydrus_motion.errors import HydrusMotionError
+from hydrus_motion.reports import NightlyDetails, NightlyReport
 from hydrus_motion.store.lock import LockHeld, ProcessLock
 from hydrus_motion.store.runs import RunLog
 from hydrus_motion.store.states import RunOutcome
@@ -89,10 +90,10 @@ def missed_run(nightly: NightlyConfig, last_started: float | None,
     return due if due is not None and due <= now else None
 
 
-def run_nightly(cfg: Config) -> tuple[dict[str, Any], int]:
-    """One nightly run, unless another holds the lock. (result, exit code)."""
+def run_nightly(cfg: Config) -> tuple[NightlyReport, int]:
+    """One nightly run, unless another holds the lock. (report, exit code)."""
     from hydrus_motion.hydrus.gateway import connect_gateway
-    from hydrus_motion.pipeline import nightly
+    from hydrus_motion.pipeline import NightlyFailed, nightly
     from hydrus_motion.store import open_store
 
     store = open_store(state_dir(cfg))
@@ -104,19 +105,19 @@ def run_nightly(cfg: Config) -> tuple[dict[str, Any], int]:
         reason = f"another nightly run (pid {held.pid}) is in progress"
         runs.finish(run_id, RunOutcome.SKIPPED, reason)
         log.info("nightly: skipped: %s", reason)
-        return {"run": run_id, "outcome": RunOutcome.SKIPPED, "error": reason, "details": {}}, 0
+        return NightlyReport(run_id, RunOutcome.SKIPPED, reason, NightlyDetails()), 0
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a stop ends it at a safe point
     run_id = runs.start(KIND)
     log.info("nightly: run %d started", run_id)
     try:
         details = nightly(cfg, store, connect_gateway(cfg))
-        runs.finish(run_id, RunOutcome.OK, details=details)
+        runs.finish(run_id, RunOutcome.OK, details=details.as_json())
     except HydrusMotionError as exc:
-        done = getattr(exc, "details", {})  # what the run did before it failed
-        runs.finish(run_id, RunOutcome.FAILED, exc.message, details=done)
+        # what the run did before it failed
+        done = exc.details if isinstance(exc, NightlyFailed) else NightlyDetails()
+        runs.finish(run_id, RunOutcome.FAILED, exc.message, details=done.as_json())
         log.error("nightly: run %d failed: %s", run_id, exc.message)
-        return {"run": run_id, "outcome": RunOutcome.FAILED, "error": exc.message,
-                "details": done}, 1
+        return NightlyReport(run_id, RunOutcome.FAILED, exc.message, done), 1
     except KeyboardInterrupt:
         runs.finish(run_id, RunOutcome.FAILED, "interrupted by a stop request")
         raise
@@ -124,7 +125,7 @@ def run_nightly(cfg: Config) -> tuple[dict[str, Any], int]:
         signal.signal(signal.SIGTERM, previous)
         lock.release()
         store.close()
-    return {"run": run_id, "outcome": RunOutcome.OK, "error": None, "details": details}, 0
+    return NightlyReport(run_id, RunOutcome.OK, None, details), 0
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from hydrus_motion.checkpoints import current_run
 from hydrus_motion.config import Config, state_dir, training_dir
 from hydrus_motion.promotion import candidates
+from hydrus_motion.reports import NightlyDetails
 from hydrus_motion.store.lock import holder
 
 
@@ -80,7 +81,8 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(f"  quarantined {q['name']}: {q['reason']}")
     for r in doc["runs"]:
         lines.append(f"run {r['id']} {r['kind']} {r['started']}: {r['outcome']}"
-                     + (f": {r['error']}" if r["error"] else "") + _run_summary(r["details"]))
+                     + (f": {r['error']}" if r["error"] else "")
+                     + NightlyDetails.from_json(r["details"]).summary())
     t = doc["training"]
     lines.append(f"training: current {t['current'] or 'none yet'}")
     for c in t["candidates"]:
@@ -99,25 +101,6 @@ def _interrupted(counts: dict[str, dict[str, int]], running: bool) -> dict[str, 
         return counts
     return {stage: {("interrupted" if k == "running" else k): n for k, n in c.items()}
             for stage, c in counts.items()}
-
-
-def _run_summary(details: dict[str, Any]) -> str:
-    """' (12 clips, trained 500 steps, loss 0.1234, 1840 s)' from a nightly run's details."""
-    parts = []
-    if "export" in details:
-        parts.append(f"{details['export']['clips']} clips")
-    train = details.get("train") or {}
-    if train.get("outcome") == "trained":
-        loss = train.get("final_loss")
-        loss_text = f", loss {loss:.4f}" if isinstance(loss, (int, float)) else ""
-        parts.append(f"trained {train['steps']} steps{loss_text}, {train['seconds']:.0f} s")
-    elif train:
-        parts.append(f"training {train.get('outcome') or train['action']}: {train['reason']}")
-    promotion = details.get("promotion") or {}
-    if promotion:
-        verdict = "promoted" if promotion.get("promoted") else "NOT promoted"
-        parts.append(f"run {promotion.get('run')} {verdict}: {promotion.get('reason')}")
-    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _pairs(counts: dict[str, int]) -> str:

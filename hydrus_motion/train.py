@@ -220,3 +220,13 @@ def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
             _merge(into[key], value)
         else:
             into[key] = value
+
+
+class SubprocessTrainer:
+    """The Trainer seam (hydrus_motion/base.py) as the nightly job uses it: the trainer
+    package under `accelerate launch` in its own process group (run_training)."""
+
+    def train(self, cfg: Config, dataset_dir: Path, run_dir: Path, *, resume: bool,
+              init_module: Path | None, sample_prompts: int) -> dict[str, Any]:
+        return train_for_nightly(cfg, dataset_dir, run_dir, resume=resume,
+                                 init_module=init_module, sample_prompts=sample_prompts)

@@ -6,10 +6,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 
 import pytest
+from fakes import FakeClock
 
 from hydrus_motion.config import config_from_dict
 from hydrus_motion.errors import ConfigError
@@ -39,7 +39,8 @@ def test_a_video_moves_through_the_stages_in_order_and_each_step_is_durable(tmp_
 
 
 def test_running_jobs_of_a_dead_process_are_queued_again_and_backoff_is_honoured(tmp_path):
-    queue = JobQueue(open_store(tmp_path))
+    clock = FakeClock()
+    queue = JobQueue(open_store(tmp_path), clock)
     queue.add_source("aa", "/w/a.mp4", "a.mp4", 1)
     queue.add_source("bb", "/w/b.mp4", "b.mp4", 1)
     first = queue.claim(("detect",))
@@ -51,7 +52,10 @@ def test_running_jobs_of_a_dead_process_are_queued_again_and_backoff_is_honoured
     again = queue.claim(("detect",))
     assert again.source_sha256 == first.source_sha256
     assert queue.claim(("detect",)) is None  # the other one is not due for an hour
-    assert queue.claim(("detect",), now=time.time() + 3601).attempts == 1
+    clock.advance(3599)
+    assert queue.claim(("detect",)) is None  # due in one more second
+    clock.advance(2)
+    assert queue.claim(("detect",)).attempts == 1
     failures = queue.failures()
     assert failures[0]["last_error"] == "ffmpeg exploded" and failures[0]["name"] == "b.mp4"
 

@@ -26,7 +26,6 @@ import re
 import shutil
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
 
 from hydrus_motion.clips import batch as batching
 from hydrus_motion.clips.batch import Batch, CutPlan, kept_frames
@@ -52,11 +51,6 @@ log = logging.getLogger(__name__)
 
 _SHOWN = re.compile(rb"\[Parsed_showinfo_\d+ @ [^\]]+\] n:\s*\d+ pts:\s*(-?\d+)")
 _TIME_BASE = re.compile(rb"\[Parsed_showinfo_\d+ @ [^\]]+\] config in time_base: (\d+)/(\d+)")
-
-
-class ClipCutter(Protocol):
-    def cut(self, info: VideoInfo, spans: list[ClipSpan], out_dir: Path,
-            progress: Progress | None = None) -> list[Clip]: ...
 
 
 def clip_filename(video: Path, span: ClipSpan) -> str:

@@ -15,10 +15,10 @@ for the backoff; after too many a job is `failed` and `status` shows why.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from hydrus_motion import stages as table
+from hydrus_motion.base import SYSTEM_CLOCK, Clock
 from hydrus_motion.store.db import Store
 from hydrus_motion.store.states import JobStatus, SeenDecision, SourceStatus
 
@@ -51,14 +51,15 @@ class Source:
 class JobQueue:
     """Queue operations over one Store connection (one per thread: sqlite3 rule)."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, clock: Clock = SYSTEM_CLOCK):
         self.conn = store.conn
+        self.clock = clock  # when a job is due (backoff), and every row's timestamps
 
     # -- sources -----------------------------------------------------------------------
 
     def add_source(self, sha256: str, path: str, name: str, size: int) -> bool:
         """Record a new video and queue its first stage; False if this content is known."""
-        now = time.time()
+        now = self.clock.now()
         with self.conn:
             cur = self.conn.execute(
                 "INSERT OR IGNORE INTO sources (sha256, path, name, size, created_at)"
@@ -70,7 +71,7 @@ class JobQueue:
 
     def restart_source(self, sha256: str, path: str, name: str) -> None:
         """A video that failed for good, dropped again: start it over from the first stage."""
-        now = time.time()
+        now = self.clock.now()
         with self.conn:
             self.conn.execute("UPDATE sources SET status = ?, path = ?, name = ?, reason = NULL,"
                               " finished_at = NULL WHERE sha256 = ?",
@@ -102,7 +103,7 @@ class JobQueue:
                 "UPDATE sources SET status = COALESCE(?, status), path = COALESCE(?, path),"
                 " reason = COALESCE(?, reason), clips = COALESCE(?, clips),"
                 " finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE sha256 = ?",
-                (status, path, reason, clips, finished, time.time(), sha256))
+                (status, path, reason, clips, finished, self.clock.now(), sha256))
 
     # -- files in the watch folder we already decided on -------------------------------
 
@@ -115,7 +116,7 @@ class JobQueue:
                  decision: SeenDecision) -> None:
         with self.conn:
             self.conn.execute("INSERT OR REPLACE INTO seen_files VALUES (?,?,?,?,?,?)",
-                              (path, size, mtime_ns, sha256, decision, time.time()))
+                              (path, size, mtime_ns, sha256, decision, self.clock.now()))
 
     def forget(self, path: str) -> None:
         """The file left the watch folder: a new file of that name is new again."""
@@ -124,9 +125,9 @@ class JobQueue:
 
     # -- jobs --------------------------------------------------------------------------
 
-    def claim(self, stages: tuple[str, ...], now: float | None = None) -> Job | None:
+    def claim(self, stages: tuple[str, ...]) -> Job | None:
         """Take the oldest due job of these stages (atomically: workers share the file)."""
-        now = time.time() if now is None else now
+        now = self.clock.now()
         marks = ",".join("?" * len(stages))
         with self.conn:
             row = self.conn.execute(
@@ -139,7 +140,7 @@ class JobQueue:
 
     def finish(self, job: Job, *, next_after_s: float = 0.0) -> None:
         """Done; queue the next stage (after `next_after_s`) in the same transaction."""
-        now = time.time()
+        now = self.clock.now()
         with self.conn:
             self._set(job, JobStatus.DONE, None, attempted=True, now=now)
             after = table.following(job.stage)
@@ -148,14 +149,14 @@ class JobQueue:
 
     def retry(self, job: Job, error: str, after_s: float, *, attempted: bool = True) -> None:
         """Back to the queue, due again in `after_s`; `attempted=False` when not its fault."""
-        now = time.time()
+        now = self.clock.now()
         with self.conn:
             self._set(job, JobStatus.QUEUED, error, attempted=attempted, now=now,
                       not_before=now + after_s)
 
     def wait(self, job: Job, error: str, after_s: float) -> None:
         """This machine failed (no space, ...): due again in `after_s`, no attempt counted."""
-        now = time.time()
+        now = self.clock.now()
         with self.conn:
             self._set(job, JobStatus.QUEUED, error, attempted=False, now=now,
                       not_before=now + after_s)
@@ -163,20 +164,20 @@ class JobQueue:
 
     def fail(self, job: Job, error: str) -> None:
         with self.conn:
-            self._set(job, JobStatus.FAILED, error, attempted=True, now=time.time())
+            self._set(job, JobStatus.FAILED, error, attempted=True, now=self.clock.now())
 
     def fail_source(self, sha256: str, error: str) -> None:
         """Every unfinished job of this video stops (it was quarantined)."""
         with self.conn:
             self.conn.execute("UPDATE jobs SET status = ?, last_error = ?, updated_at = ?"
                               " WHERE source_sha256 = ? AND status IN (?, ?)",
-                              (JobStatus.FAILED, error, time.time(), sha256, *PENDING))
+                              (JobStatus.FAILED, error, self.clock.now(), sha256, *PENDING))
 
     def recover(self) -> int:
         """Jobs left `running` by a process that died: queue them again. Returns how many."""
         with self.conn:
             cur = self.conn.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE status = ?",
-                                    (JobStatus.QUEUED, time.time(), JobStatus.RUNNING))
+                                    (JobStatus.QUEUED, self.clock.now(), JobStatus.RUNNING))
         return cur.rowcount
 
     def pending(self, stages: tuple[str, ...]) -> int:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from hydrus_motion.base import SYSTEM_CLOCK, Clock
 from hydrus_motion.store.db import Store
 from hydrus_motion.store.states import RunOutcome
 
@@ -29,13 +29,14 @@ class Run:
 
 
 class RunLog:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, clock: Clock = SYSTEM_CLOCK):
         self.conn = store.conn
+        self.clock = clock
 
     def start(self, kind: str) -> int:
         with self.conn:
             cur = self.conn.execute("INSERT INTO runs (kind, started_at, pid) VALUES (?,?,?)",
-                                    (kind, time.time(), os.getpid()))
+                                    (kind, self.clock.now(), os.getpid()))
         return int(cur.lastrowid)
 
     def finish(self, run_id: int, outcome: RunOutcome, error: str | None = None,
@@ -43,7 +44,7 @@ class RunLog:
         with self.conn:
             self.conn.execute("UPDATE runs SET finished_at = ?, outcome = ?, error = ?,"
                               " details = ? WHERE id = ?",
-                              (time.time(), outcome, error,
+                              (self.clock.now(), outcome, error,
                                json.dumps(details or {}, ensure_ascii=False), run_id))
 
     def last(self, kind: str | None = None, limit: int = 10) -> list[Run]:
