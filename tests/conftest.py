@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -118,6 +119,36 @@ def count_frames(path: Path) -> int:
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hydrus_motion", *args], capture_output=True,
                           text=True, env=env, timeout=600)
+
+
+# -- ERROR log lines ---------------------------------------------------------------------
+
+
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_error_log(request):
+    """An ERROR (or worse) log line in this process fails the test, unless the test says
+    it logs one on purpose: `@pytest.mark.expect_error_log`. (A CLI run as a subprocess
+    logs into its own stderr, which the test reads itself.)"""
+    errors = _Errors()
+    root = logging.getLogger()
+    root.addHandler(errors)
+    try:
+        yield
+    finally:
+        root.removeHandler(errors)
+    if errors.lines and request.node.get_closest_marker("expect_error_log") is None:
+        pytest.fail("unexpected ERROR log line(s); fix the cause, or mark the test "
+                    "@pytest.mark.expect_error_log:\n  " + "\n  ".join(errors.lines[:20]),
+                    pytrace=False)
 
 
 # -- Hydrus ---------------------------------------------------------------------------
