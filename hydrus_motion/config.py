@@ -256,7 +256,7 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class AppTrainConfig:
     # SD 1.5 base: a diffusers folder or one .safetensors/.ckpt; `train` needs it.
     pretrained_model: str | None = None
     # Start from: an original AnimateDiff .ckpt/.safetensors (v1/v2/v3), a diffusers
@@ -528,7 +528,7 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     hydrus: HydrusConfig = field(default_factory=HydrusConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: AppTrainConfig = field(default_factory=AppTrainConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     nightly: NightlyConfig = field(default_factory=NightlyConfig)

@@ -36,15 +36,6 @@ from hydrus_motion.annotate.annotator import annotation_parts
 from hydrus_motion.annotate.captioner import Captioner
 from hydrus_motion.annotate.wd_tagger import Tagger
 from hydrus_motion.base import SYSTEM_CLOCK, Clock, Trainer
-from hydrus_motion.checkpoints import (
-    TrainingPlan,
-    current_run,
-    latest_finished,
-    mark_published,
-    plan_training,
-    read_run,
-    samples_published,
-)
 from hydrus_motion.clips.base import ClipCutter
 from hydrus_motion.clips.cut import FfmpegCutter
 from hydrus_motion.clips.fields import measure_scan
@@ -77,6 +68,15 @@ from hydrus_motion.store.signatures import SignatureLibrary
 from hydrus_motion.store.states import PushStatus
 from hydrus_motion.tools import fit_name
 from hydrus_motion.train import SubprocessTrainer
+from hydrus_motion.training_runs import (
+    TrainingPlan,
+    current_run,
+    latest_finished,
+    mark_published,
+    plan_training,
+    read_run,
+    samples_published,
+)
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ def nightly(cfg: Config, store: Store, gateway: HydrusGateway, *,
         if samples_published(shown):
             continue  # also retries a failed try
         try:
-            details.samples = publish_run(gateway, cfg, shown)
+            details.samples = publish_run_to_hydrus(gateway, cfg, shown)
         except HydrusMotionError as exc:
             raise NightlyFailed(f"the samples of run {shown.name} could not be put into "
                                 f"Hydrus: {exc.message}", details,
@@ -365,7 +365,7 @@ def eval_summary(run: dict[str, Any]) -> dict[str, Any]:
             "clips": len(ev.get("measured") or [])}
 
 
-def publish_run(gateway: HydrusGateway, cfg: Config, run_dir: Path) -> dict[str, Any]:
+def publish_run_to_hydrus(gateway: HydrusGateway, cfg: Config, run_dir: Path) -> dict[str, Any]:
     """The current run's samples into Hydrus, and a popup saying what finished."""
     run = read_run(run_dir) or {}
     trained_on = read_dataset_json(Path(run.get("dataset") or run_dir)) or {}

@@ -11,11 +11,11 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from hydrus_motion.checkpoints import current_run
 from hydrus_motion.config import Config, state_dir, training_dir
 from hydrus_motion.promotion import candidates
 from hydrus_motion.reports import NightlyDetails
 from hydrus_motion.store.lock import holder
+from hydrus_motion.training_runs import current_run
 
 
 def gather(cfg: Config) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hydrus_motion.config import Config, TrainConfig
+from hydrus_motion.config import AppTrainConfig, Config
 from hydrus_motion.errors import HydrusMotionError, LocalFailure, MissingExtra, UsageError
 from hydrus_motion.tools import atomic_write_text, kill_process_group, start_process
 
@@ -60,7 +60,7 @@ def run_config(cfg: Config, dataset_dir: Path, out_dir: Path,
     return run
 
 
-def validation_prompts(t: TrainConfig) -> list[Any]:
+def validation_prompts(t: AppTrainConfig) -> list[Any]:
     """train.prompts_file (when set) else train.validation_prompts, as RUN.yaml items."""
     if not t.prompts_file:
         return list(t.validation_prompts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hydrus_motion.config import config_from_dict
-from hydrus_motion.dataset.captions import caption_for, caption_tags
+from hydrus_motion.dataset.captions import caption_tags, training_caption
 from hydrus_motion.errors import ConfigError
 
 TAGS = ["motion:clip", "motion:pending", "source:my film", "scene:3", "approved", "rejected",
@@ -46,7 +46,7 @@ def test_tag_order_picks_and_orders_the_groups():
     (None, ["1girl"], "anime, {caption}, {tags}", "anime, 1girl"),
 ])
 def test_template_drops_the_separators_of_empty_parts(note, tags, template, expected):
-    assert caption_for(note, tags, cfg(caption_template=template)) == expected
+    assert training_caption(note, tags, cfg(caption_template=template)) == expected
 
 
 def test_bad_template_and_tag_order_are_config_errors():

@@ -118,7 +118,7 @@ def test_a_training_timeout_stops_the_trainer_under_the_launcher_too(tmp_path):
 def test_the_prompts_file_gives_prompts_negatives_and_seeds_to_the_run(tmp_path):
     import dataclasses
 
-    from hydrus_motion.config import Config, TrainConfig
+    from hydrus_motion.config import AppTrainConfig, Config
     from hydrus_motion.errors import UsageError
     from hydrus_motion.train import run_config
     from trainer.config import run_config_from_dict
@@ -126,7 +126,7 @@ def test_the_prompts_file_gives_prompts_negatives_and_seeds_to_the_run(tmp_path)
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("# the nightly prompts\na cat turns its head\n\n"
                        "waves roll in | blurry, static | 7\nsmoke rises || 3\n")
-    cfg = Config(train=TrainConfig(pretrained_model=str(tmp_path), prompts_file=str(prompts),
+    cfg = Config(train=AppTrainConfig(pretrained_model=str(tmp_path), prompts_file=str(prompts),
                                    validation_prompts=("ignored",)))
     run = run_config(cfg, tmp_path / "ds", tmp_path / "out")
     assert run["validation"]["prompts"] == [

@@ -20,11 +20,10 @@ import numpy as np
 
 from hydrus_motion.annotate.models import ModelError
 from hydrus_motion.config import TaggerConfig
+from hydrus_motion.hydrus.scheme import readable_tag
 
 RATING, GENERAL, CHARACTER = 9, 0, 4  # `category` values in selected_tags.csv
 CATEGORY_NAMES = {RATING: "rating", GENERAL: "general", CHARACTER: "character"}
-KAOMOJI = frozenset({"0_0", "(o)_(o)", "+_+", "+_-", "._.", "<o>_<o>", "<|>_<|>", "=_=", ">_<",
-                     "3_3", "6_9", ">_o", "@_@", "^_^", "o_o", "u_u", "x_x", "|_|", "||_||"})
 CHARACTER_MCUT_FLOOR = 0.15
 
 
@@ -58,10 +57,6 @@ class TagResult:
                 "general": scored(self.general), "character": scored(self.character)}
 
 
-def format_tag(name: str) -> str:
-    return name if name in KAOMOJI else name.replace("_", " ")
-
-
 def read_tag_list(path: Path) -> TagList:
     """selected_tags.csv (tag_id,name,category,count); ModelError names the file and row."""
     names, categories = [], []
@@ -77,7 +72,7 @@ def read_tag_list(path: Path) -> TagList:
                 except (TypeError, ValueError):
                     raise ModelError(f"{path}: line {reader.line_num}: category "
                                      f"{row['category']!r} is not a number") from None
-                names.append(format_tag(row["name"] or ""))
+                names.append(readable_tag(row["name"] or ""))
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path}: cannot read the tags file ({exc})") from None
     if not names:
@@ -123,7 +118,7 @@ def mcut(values: np.ndarray) -> float:
 
 def _filter(names: tuple[str, ...], cfg: TaggerConfig) -> np.ndarray:
     def norm(tag: str) -> str:
-        return format_tag(tag.strip().lower())
+        return readable_tag(tag.strip().lower())
     include = {norm(t) for t in cfg.include}
     exclude = {norm(t) for t in cfg.exclude}
     return np.array([(not include or n.lower() in include) and n.lower() not in exclude

@@ -26,7 +26,7 @@ from hydrus_motion.dataset.manifest import (
     VIDEOS,
     DatasetEntry,
     Skipped,
-    dataset_id,
+    export_dataset_id,
     manifest_jsonl,
     metadata_csv,
     plan_entries,
@@ -67,7 +67,7 @@ def export_dataset(gateway: HydrusGateway, cfg: Config, out: Path,
     out = out.absolute()
     _check_out(out)
     entries, skipped = plan_entries(approved_clips(gateway, cfg), cfg)
-    ident = dataset_id(entries)
+    ident = export_dataset_id(entries)
     current = _current_build(out)
     current_ids = _video_ids(current)
     wanted = {e.videoid for e in entries}

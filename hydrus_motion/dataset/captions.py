@@ -4,7 +4,7 @@ Pure functions. Tags are grouped in Danbooru/NovelAI order (rating, characters, 
 general, meta) as `dataset.tag_order` lists them; bookkeeping namespaces and the review
 tags never reach a caption.
 
-    caption_for("a cat runs", ["rating:general", "character:tama", "cat"], cfg)
+    training_caption("a cat runs", ["rating:general", "character:tama", "cat"], cfg)
     -> "a cat runs, rating:general, tama, cat"
 """
 
@@ -14,16 +14,10 @@ import re
 from collections.abc import Iterable
 
 from hydrus_motion.config import Config
-from hydrus_motion.hydrus.scheme import clean_tag
+from hydrus_motion.hydrus.scheme import clean_tag, readable_tag
 
 GENERAL = "general"  # tag_order's name for unnamespaced tags
 KEEP_NAMESPACE = {"rating"}  # "rating:general" reads as a rating; "general" alone would not
-
-# Danbooru kaomoji whose underscore is part of the face (SmilingWolf's WD tagger list).
-KAOMOJI = frozenset({
-    "0_0", "(o)_(o)", "+_+", "+_-", "._.", "<o>_<o>", "<|>_<|>", "=_=", ">_<", "3_3", "6_9",
-    ">_o", "@_@", "^_^", "o_o", "u_u", "x_x", "|_|", "||_||",
-})
 
 _EDGE_SEPARATORS = re.compile(r"^[\s,;]+|[\s,;]+$")
 _EMPTY_PARTS = re.compile(r"(\s*[,;]\s*){2,}")
@@ -40,17 +34,18 @@ def caption_tags(tags: Iterable[str], cfg: Config) -> list[str]:
         if namespace not in groups or tag in review:
             continue
         shown = f"{namespace}:{subtag}" if namespace in KEEP_NAMESPACE else subtag
-        groups[namespace].append(format_tag(shown, cfg.dataset.underscores))
+        groups[namespace].append(training_tag(shown, cfg.dataset.underscores))
     return [tag for name in cfg.dataset.tag_order for tag in groups[name]]
 
 
-def format_tag(tag: str, underscores: str) -> str:
+def training_tag(tag: str, underscores: str) -> str:
+    """A tag as the caption spells it (dataset.underscores)."""
     if underscores == "underscores":
         return tag.replace(" ", "_")
-    return tag if tag in KAOMOJI else tag.replace("_", " ")
+    return readable_tag(tag)
 
 
-def caption_for(note: str | None, tags: Iterable[str], cfg: Config) -> str:
+def training_caption(note: str | None, tags: Iterable[str], cfg: Config) -> str:
     """The template filled in; separators next to an empty part are dropped."""
     text = cfg.dataset.caption_template.format(
         caption=" ".join((note or "").split()), tags=", ".join(caption_tags(tags, cfg)))

@@ -19,7 +19,7 @@ from typing import Any
 
 from hydrus_motion.annotate.motion import cadence_of_tags
 from hydrus_motion.config import Config
-from hydrus_motion.dataset.captions import caption_for, caption_tags
+from hydrus_motion.dataset.captions import caption_tags, training_caption
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.review import ReviewedClip
 from hydrus_motion.hydrus.scheme import clean_tag
@@ -91,7 +91,7 @@ def plan_entries(clips: Sequence[ReviewedClip],
                                               "(dataset.exclude_tags)"))
             continue
         note = (clip.caption or "").strip() or None
-        caption = caption_for(note, clip.tags, cfg)
+        caption = training_caption(note, clip.tags, cfg)
         if not caption:
             skipped.append(Skipped(clip.hash, "no caption note and no caption tags"))
             continue
@@ -122,7 +122,7 @@ def _source(provenance: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in picked.items() if v is not None}
 
 
-def dataset_id(entries: Sequence[DatasetEntry]) -> str:
+def export_dataset_id(entries: Sequence[DatasetEntry]) -> str:
     """Identity of the content: the same clips with the same captions give the same id."""
     digest = hashlib.sha256()
     for entry in entries:

@@ -18,11 +18,23 @@ from hydrus_motion.config import Config
 from hydrus_motion.records import Clip
 
 _SPACES = re.compile(r"\s+")
+# Danbooru kaomoji whose underscore is part of the face (SmilingWolf's WD tagger list).
+KAOMOJI = frozenset({
+    "0_0", "(o)_(o)", "+_+", "+_-", "._.", "<o>_<o>", "<|>_<|>", "=_=", ">_<", "3_3", "6_9",
+    ">_o", "@_@", "^_^", "o_o", "u_u", "x_x", "|_|", "||_||",
+})
 
 
 def clean_tag(tag: str) -> str:
     """Hydrus' own normalisation: lowercase, trimmed, one space between words."""
     return _SPACES.sub(" ", tag).strip().lower()
+
+
+def readable_tag(name: str) -> str:
+    """A Danbooru tag name as Hydrus users write it: spaces for underscores, except in
+    kaomoji (`^_^`), whose underscore is part of the face. Tagger output and captions
+    both go through here."""
+    return name if name in KAOMOJI else name.replace("_", " ")
 
 
 def clip_tags(cfg: Config, source_name: str, scene: int,
