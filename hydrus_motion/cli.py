@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hydrus_motion import __version__, cli_config, cli_start, cli_tag
+from hydrus_motion import __version__, cli_config, cli_runs, cli_start, cli_tag
+from hydrus_motion.cli_runs import summary_line
 from hydrus_motion.config import Config, as_dict, load_config
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.places import find_config
@@ -259,7 +260,7 @@ def cmd_ingest(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
     if not args.json:
         for c in report.clips:
             print(f"{c.path}: {c.push}")
-    _summary_line("ingest", f"{summary['videos']} video(s), {summary['failed_videos']} failed; "
+    summary_line("ingest", f"{summary['videos']} video(s), {summary['failed_videos']} failed; "
                             f"{summary['clips']} clip(s)",
                   {"queued": summary["queued"], **report.pushes,
                    "not annotated": summary["not_annotated"],
@@ -281,7 +282,7 @@ def cmd_reconcile(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any]
             if o.result is not PushResult.UNCHANGED:
                 print(f"{o.path}: {o.result}{': ' + o.detail if o.detail else ''}")
     summary = {"checked": len(outcomes), **summarise(outcomes)}
-    _summary_line("reconcile", f"{len(outcomes)} clip(s)", summarise(outcomes))
+    summary_line("reconcile", f"{len(outcomes)} clip(s)", summarise(outcomes))
     return {"clips": [vars(o) for o in outcomes], "summary": summary}, \
         1 if summary.get("failed") else 0
 
@@ -303,7 +304,7 @@ def cmd_export(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], i
         state = "built" if result.changed else "unchanged"
         print(f"{out}: {state}, {len(result.entries)} clips, {frames} frames "
               f"(dataset {result.dataset_id[:12]})")
-    _summary_line("export", f"{len(result.entries)} clip(s)", counts)
+    summary_line("export", f"{len(result.entries)} clip(s)", counts)
     return {"out": str(out), "build": str(result.build), "dataset_id": result.dataset_id,
             "changed": result.changed, "clips": len(result.entries), "frames": frames,
             "skipped": [vars(s) for s in result.skipped], "summary": counts}, 0
@@ -320,82 +321,9 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], in
     return run, 0
 
 
-def _summary_line(command: str, totals: str, counts: dict[str, int]) -> None:
-    """The one line an operator reads at the end of a run (stderr, so --json stays clean)."""
-    detail = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
-    log.info("%s: %s%s", command, totals, f": {detail}" if detail else "")
-
-
-def cmd_daemon(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    return cli_start.run_daemon(cfg, args.config_source.path)
-
-
-def cmd_status(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    from hydrus_motion.status import gather, render
-
-    doc = gather(cfg)
-    source = args.config_source
-    doc["config"] = {"file": source.path and str(source.path), "origin": str(source.origin),
-                     "described": source.describe()}
-    if not args.json:
-        print(render(doc))
-    return doc, 0
-
-
-def cmd_nightly(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    from hydrus_motion.schedule import run_nightly
-
-    report, code = run_nightly(cfg)
-    d = report.details
-    train, export = d.train, d.export
-    counts = {"repaired": (d.reconcile or {}).get("repaired", 0),
-              "clips in the dataset": export.clips if export else 0,
-              "new": export.new if export else 0,
-              "steps trained": (train.steps or 0) if train else 0,
-              "samples in hydrus": (d.samples or {}).get("in_hydrus", 0)}
-    done = {"train": "trained", "resume": "resumed", "skip": "no training"}
-    training = f"; {done[train.action]} ({train.reason})" if train else ""
-    if train is not None and train.outcome == "failed":
-        training = f"; training failed ({train.error})"
-    promotion = d.promotion or {}
-    if promotion and not promotion.get("promoted"):
-        training += (f"; run {promotion['run']} NOT promoted ({promotion['reason']}): "
-                     f"hydrus-motion promote {promotion['run']}")
-    _summary_line("nightly", f"run {report.run} {report.outcome}{training}", counts)
-    return report.as_json(), code
-
-
-def cmd_retry(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    from hydrus_motion.errors import UsageError
-    from hydrus_motion.ingest.retry import retry_videos
-
-    if bool(args.names) == args.all:
-        raise UsageError("name the videos to retry, or pass --all (not both)",
-                         hint="`hydrus-motion status` lists the quarantined and failed ones")
-    done, missing = retry_videos(cfg, args.names, args.all)
-    for r in done:
-        moved = f"moved back to {r.path}" if r.path != r.source else f"in place at {r.path}"
-        if not args.json:
-            print(f"{r.name}: {r.was} before; {moved}; queued again")
-    for name in missing:
-        log.error("%s: no quarantined or failed video of that name (see `hydrus-motion "
-                  "status`)", name)
-    _summary_line("retry", f"{len(done)} video(s) queued again", {"not found": len(missing)})
-    return {"retried": [vars(r) for r in done], "not_found": missing}, 1 if missing else 0
-
-
-def cmd_promote(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], int]:
-    from hydrus_motion.promotion import promote_by_hand
-
-    result = promote_by_hand(cfg, args.run)
-    if not args.json:
-        print(f"run {result['run']} is current (before: {result['previous'] or 'none'})")
-    return result, 0
-
-
 COMMANDS = {"scenes": cmd_scenes, "slice": cmd_slice, "tag": cli_tag.cmd_tag,
-            "ingest": cmd_ingest, "reconcile": cmd_reconcile, "daemon": cmd_daemon,
-            "status": cmd_status, "doctor": cmd_doctor, "export": cmd_export,
-            "train": cmd_train, "nightly": cmd_nightly, "config": cli_config.cmd_config,
-            "start": cli_start.cmd_start, "retry": cmd_retry,
-            "promote": cmd_promote}
+            "ingest": cmd_ingest, "reconcile": cmd_reconcile, "daemon": cli_runs.cmd_daemon,
+            "status": cli_runs.cmd_status, "doctor": cmd_doctor, "export": cmd_export,
+            "train": cmd_train, "nightly": cli_runs.cmd_nightly, "config": cli_config.cmd_config,
+            "start": cli_start.cmd_start, "retry": cli_runs.cmd_retry,
+            "promote": cli_runs.cmd_promote}

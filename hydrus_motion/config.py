@@ -12,26 +12,57 @@ to a default. `config.example.yaml` shows every key; a test keeps the two in ste
 from __future__ import annotations
 
 import dataclasses
-import os
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from hydrus_motion import places
+from hydrus_motion.config_annotate import (
+    AnnotateConfig,
+    CaptionerConfig,
+    DuplicatesConfig,
+    MotionConfig,
+    QualityConfig,
+    TaggerConfig,
+    TextConfig,
+)
+from hydrus_motion.config_daemon import VIDEO_GLOBS, DaemonConfig, NightlyConfig
+from hydrus_motion.config_hydrus import HydrusConfig, HydrusNotesConfig, HydrusTagsConfig
+from hydrus_motion.config_paths import (
+    ACCESS_KEY_ENV,
+    access_key,
+    archive_dir,
+    clips_dir,
+    dataset_dir,
+    is_access_key,
+    quarantine_dir,
+    state_dir,
+    training_dir,
+    watch_dir,
+)
 from hydrus_motion.errors import ConfigError
+from hydrus_motion.typed_yaml import build
+from hydrus_motion.typed_yaml import in_range as _range
+
+# Each section's dataclass lives with its concern (config_*.py); this module assembles
+# them, loads and checks a file, and is where the rest of the code imports them from.
+__all__ = [
+    "ACCESS_KEY_ENV", "ENV_VAR", "VIDEO_GLOBS", "AdaptiveParams", "AnnotateConfig",
+    "AppTrainConfig", "CaptionerConfig", "ClipsConfig", "Config", "ContentParams",
+    "DaemonConfig", "DatasetConfig", "DuplicatesConfig", "EncodeConfig", "HashParams",
+    "HistogramParams", "HydrusConfig", "HydrusNotesConfig", "HydrusTagsConfig",
+    "MotionConfig", "NightlyConfig", "PathsConfig", "QualityConfig", "ScenesConfig",
+    "TaggerConfig", "TextConfig", "ThresholdParams", "ToolsConfig", "TransNetV2Params",
+    "access_key", "archive_dir", "as_dict", "clips_dir", "config_from_dict", "dataset_dir",
+    "is_access_key", "load_config", "quarantine_dir", "resolve_config_path", "state_dir",
+    "training_dir", "watch_dir",
+]
 
 ENV_VAR = places.ENV_VAR
-ACCESS_KEY_ENV = "HYDRUS_MOTION_ACCESS_KEY"
 
 DetectorName = Literal["adaptive", "content", "hash", "histogram", "threshold", "transnetv2"]
 X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                      "slower", "veryslow"]
-
-
-def _range(lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
-    return {"range": (lo, hi)}
 
 
 @dataclass(frozen=True)
@@ -180,53 +211,6 @@ class PathsConfig:
 
 
 @dataclass(frozen=True)
-class HydrusTagsConfig:
-    clip: str = "motion:clip"
-    pending: str = "motion:pending"
-    approved: str = "approved"
-    rejected: str = "rejected"
-    source_namespace: str = "source"
-    scene_namespace: str = "scene"
-    # Validation samples of a nightly training run: `motion:sample` and `motion run:<id>`.
-    sample: str = "motion:sample"
-    run_namespace: str = "motion run"
-
-
-@dataclass(frozen=True)
-class HydrusNotesConfig:
-    caption: str = "caption"
-    provenance: str = "hydrus-motion"
-    run: str = "motion run"  # on samples: what the run was trained on and how it went
-
-
-@dataclass(frozen=True)
-class HydrusConfig:
-    api_url: str = "http://127.0.0.1:45869/"
-    # 64 hex digits. HYDRUS_MOTION_ACCESS_KEY wins over this, so the key need not sit in
-    # a file. It never appears in logs, errors or anything we write.
-    access_key: str | None = field(default=None, metadata={"secret": True})
-    # Local tag service (by name) that receives every tag we write.
-    tag_service: str = "my tags"
-    # path: Hydrus reads the clip from our folder (same machine); bytes: upload it;
-    # auto: path on a loopback api_url, falling back to bytes if Hydrus cannot read it.
-    import_by: Literal["auto", "path", "bytes"] = "auto"
-    # Seconds to wait for an answer; uploads get upload_timeout_s to send the bytes.
-    timeout_s: float = field(default=30.0, metadata=_range(1, 3600))
-    upload_timeout_s: float = field(default=600.0, metadata=_range(1, 86400))
-    # Connection errors and 503 (database busy) are retried with doubling waits
-    # starting at backoff_s (capped at 60 s); other errors are not.
-    retries: int = field(default=4, metadata=_range(0, 20))
-    backoff_s: float = field(default=1.0, metadata=_range(0, 60))
-    # Hashes per file_metadata request: the list travels in the URL.
-    metadata_chunk: int = field(default=256, metadata=_range(1, 2000))
-    # Hydrus commits every 30 s, so a crash loses recent writes; reconcile re-checks
-    # clips pushed within this many hours.
-    reconcile_hours: float = field(default=48.0, metadata=_range(0, None))
-    tags: HydrusTagsConfig = field(default_factory=HydrusTagsConfig)
-    notes: HydrusNotesConfig = field(default_factory=HydrusNotesConfig)
-
-
-@dataclass(frozen=True)
 class DatasetConfig:
     # A clip's training caption. {caption}: its caption note as it is in Hydrus now;
     # {tags}: its tags in tag_order. Separators next to an empty part are dropped, so a
@@ -304,222 +288,6 @@ class AppTrainConfig:
 
 
 @dataclass(frozen=True)
-class TaggerConfig:
-    # Hugging Face repo id (downloaded once into the HF cache, then works offline) or a
-    # folder with model.onnx + selected_tags.csv; null: no tagger.
-    model: str | None = "SmilingWolf/wd-vit-tagger-v3"
-    # Mean probability over the sampled frames a tag needs (SmilingWolf's defaults).
-    general_threshold: float = field(default=0.35, metadata=_range(0, 1))
-    character_threshold: float = field(default=0.85, metadata=_range(0, 1))
-    # mcut: threshold at the largest gap between sorted probabilities, per clip.
-    general_mode: Literal["threshold", "mcut"] = "threshold"
-    character_mode: Literal["threshold", "mcut"] = "threshold"
-    # Tag names as the tagger writes them (spaces or underscores). include: only these.
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    batch_size: int = field(default=32, metadata=_range(1, 4096))  # frames per model run
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-
-
-@dataclass(frozen=True)
-class CaptionerConfig:
-    # Any transformers image-text-to-text model that reads several images: repo id or
-    # folder; null: no caption.
-    model: str | None = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
-    prompt: str = ("Describe this video in one or two sentences: what is shown and how it "
-                   "moves.")
-    frames: int = field(default=6, metadata=_range(1, 64))  # spread over the whole clip
-    max_new_tokens: int = field(default=80, metadata=_range(1, 2048))
-    batch_size: int = field(default=4, metadata=_range(1, 256))  # clips per generate()
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
-
-
-@dataclass(frozen=True)
-class QualityConfig:
-    # (motion levels: annotate.motion)
-    # sharpness = variance of the Laplacian of the sampled frames.
-    blurry_below: float = field(default=50.0, metadata=_range(0, None))
-    # brightness = mean grey level, 0-255.
-    dark_below: float = field(default=40.0, metadata=_range(0, 255))
-    bright_above: float = field(default=215.0, metadata=_range(0, 255))
-    # (near duplicates: annotate.duplicates)
-    namespace_motion: str = "motion"
-    namespace_quality: str = "quality"
-
-
-# -- annotation signals (issue 14): flow, camera, cadence, burned-in text, duplicates --
-
-@dataclass(frozen=True)
-class MotionConfig:
-    # Optical flow on `window_frames` consecutive frames from the clip's middle, decoded
-    # `flow_width` px wide (in the one decode annotation does).
-    window_frames: int = field(default=48, metadata=_range(2, 1000))
-    flow_width: int = field(default=160, metadata=_range(32, 1024))
-    # flow magnitude, in frame widths per second: below static_below -> motion:static,
-    # from medium_above -> motion:medium, from high_above -> motion:high, else low.
-    static_below: float = field(default=0.02, metadata=_range(0, None))
-    medium_above: float = field(default=0.06, metadata=_range(0, None))
-    high_above: float = field(default=0.3, metadata=_range(0, None))
-    # camera: global shift (widths or heights per second) for a pan or tilt, log scale
-    # per second for a zoom; below both: camera:static (if the picture is still).
-    camera_pan_above: float = field(default=0.02, metadata=_range(0, None))
-    camera_zoom_above: float = field(default=0.03, metadata=_range(0, None))
-    # cadence: a pair of consecutive frames (64 px grey) repeats one drawing when it
-    # changes less than hold_ratio of the larger change of the pairs beside it, and
-    # those change by at least hold_diff mean grey levels. Tagged `motion:on twos`
-    # (threes, fours) when at least cadence_min_held of the pairs repeat.
-    hold_diff: float = field(default=1.0, metadata=_range(0, 255))
-    hold_ratio: float = field(default=0.3, metadata=_range(0, 1))
-    cadence_min_held: float = field(default=0.3, metadata=_range(0, 1))
-    namespace_camera: str = "camera"
-
-
-@dataclass(frozen=True)
-class TextConfig:
-    # Burned-in text (subtitles, logos, captions) from an OCR text detector (PP-OCR det
-    # model shipped in the `rapidocr` package: extra `text`); false: not looked for.
-    enabled: bool = True
-    # Probability-map threshold of a text pixel, and the mean a box needs.
-    pixel_threshold: float = field(default=0.3, metadata=_range(0, 1))
-    box_threshold: float = field(default=0.6, metadata=_range(0, 1))
-    # Of the tagger's sampled frames, this many spread evenly (first, middle, last ...)
-    # go through the detector (its cost is per frame).
-    frames: int = field(default=3, metadata=_range(1, 64))
-    # Detector input: long side at most this, px (rounded to multiples of 32; the
-    # frames are annotate.frame_size, so a larger value does not upscale).
-    size: int = field(default=448, metadata=_range(64, 2048))
-    # Fraction of the sampled frames with text (anywhere) for quality:text; with a wide
-    # box in the lower third for quality:subtitles; with the same small box in a corner
-    # for quality:logo.
-    text_min_fraction: float = field(default=0.4, metadata=_range(0, 1))
-    subtitle_min_fraction: float = field(default=0.2, metadata=_range(0, 1))
-    logo_min_fraction: float = field(default=0.6, metadata=_range(0, 1))
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-
-
-@dataclass(frozen=True)
-class DuplicatesConfig:
-    # A 64-bit dHash per sampled frame, kept in the state database for every clip; a clip
-    # whose frames are on average within max_distance bits of an earlier clip's (any
-    # video) is tagged quality:near duplicate and, where the key may manage file
-    # relationships, set as a potential duplicate of it in Hydrus.
-    enabled: bool = True
-    max_distance: int = field(default=6, metadata=_range(0, 64))
-    set_relationships: bool = True
-
-
-@dataclass(frozen=True)
-class AnnotateConfig:
-    # ingest annotates new clips before they are recorded; a failure leaves them untagged.
-    enabled: bool = True
-    # peak: frames from the middle of the clip (its subject, away from cut smear).
-    sampling: Literal["peak", "uniform"] = "peak"
-    frames: int = field(default=5, metadata=_range(1, 64))  # tagger frames per clip
-    peak_fraction: float = field(default=0.5, metadata=_range(0.05, 1))  # of the clip
-    frame_size: int = field(default=448, metadata=_range(32, 4096))  # decode long side, px
-    tagger: TaggerConfig = field(default_factory=TaggerConfig)
-    captioner: CaptionerConfig = field(default_factory=CaptionerConfig)
-    quality: QualityConfig = field(default_factory=QualityConfig)
-    motion: MotionConfig = field(default_factory=MotionConfig)
-    text: TextConfig = field(default_factory=TextConfig)
-    duplicates: DuplicatesConfig = field(default_factory=DuplicatesConfig)
-
-
-# Video containers the watch folder takes by default (daemon.include).
-VIDEO_GLOBS = tuple(f"*.{ext}" for ext in (
-    "mp4", "m4v", "mkv", "webm", "mov", "avi", "ts", "m2ts", "mts", "mpg", "mpeg", "wmv",
-    "flv", "3gp", "ogv", "vob", "asf", "divx", "f4v"))
-
-
-@dataclass(frozen=True)
-class DaemonConfig:
-    # The folder `hydrus-motion daemon` watches for new videos. null: `watch` in the
-    # platform's data folder ($XDG_DATA_HOME/hydrus-motion/watch, else
-    # ~/.local/share/hydrus-motion/watch on Linux), created when missing.
-    watch_dir: str | None = None
-    # Also take videos from folders inside watch_dir.
-    recursive: bool = True
-    # Which files in watch_dir are videos to take: glob patterns matched, ignoring case,
-    # against the file name (or, with a "/", the path inside watch_dir). A file is taken
-    # when it matches an include and no exclude; all others (subtitles, .nfo, .info.json,
-    # thumbnails) are left where they are, never moved or quarantined.
-    include: tuple[str, ...] = VIDEO_GLOBS
-    exclude: tuple[str, ...] = ()
-    # Where a video goes when done, and a broken one with its .reason.txt.
-    # null: <state_dir>/archive and <state_dir>/quarantine.
-    archive_dir: str | None = None
-    quarantine_dir: str | None = None
-    # What happens to a video (and its sidecar) once its clips are in Hydrus:
-    # move it to archive_dir, keep it where it is, or delete it.
-    after_success: Literal["move", "keep", "delete"] = "move"
-    # A file is taken once its size and mtime stayed the same for this many seconds
-    # (a copy or download in progress keeps changing them).
-    settle_s: float = field(default=10.0, metadata=_range(0, 86400))
-    # Full rescan of watch_dir every this many seconds, besides file-system events
-    # (network drives often deliver none).
-    rescan_s: float = field(default=60.0, metadata=_range(0.05, 86400))
-    # How often idle workers look for due jobs.
-    poll_s: float = field(default=1.0, metadata=_range(0.01, 60))
-    # Parallel jobs: CPU stages (detect, slice; each runs ffmpeg) and the GPU stage
-    # (annotate). Pushes to Hydrus run one at a time.
-    cpu_workers: int = field(default=1, metadata=_range(1, 64))
-    gpu_workers: int = field(default=1, metadata=_range(1, 16))
-    # Failed stage attempts (not counting Hydrus being down) before a job is given up;
-    # the wait between attempts starts at retry_backoff_s and doubles.
-    max_attempts: int = field(default=5, metadata=_range(1, 100))
-    retry_backoff_s: float = field(default=60.0, metadata=_range(0, 86400))
-    # While Hydrus is unreachable, pushes wait and it is asked again this often.
-    hydrus_retry_s: float = field(default=30.0, metadata=_range(0.05, 3600))
-    # Each video's clips are re-checked in Hydrus this long after their push, to repair
-    # what a Hydrus crash lost before its 30 s commit.
-    reconcile_after_s: float = field(default=300.0, metadata=_range(0, 86400))
-    # -- failures of this machine (issue 18) --
-    # No space, permission denied, out of memory, ffmpeg killed: the job waits (never
-    # counted, never quarantined); the wait starts at local_retry_s, doubles, is capped.
-    local_retry_s: float = field(default=60.0, metadata=_range(0.01, 86400))
-    local_retry_max_s: float = field(default=1800.0, metadata=_range(0.01, 86400))
-    # GiB; intake pauses while the state or clips folder has less free space (0: never).
-    min_free_gb: float = field(default=2.0, metadata=_range(0, 100000))
-    # Seconds between looks for clips queued by others (`ingest` while Hydrus was down,
-    # `ingest --no-push`), which the daemon then pushes.
-    push_queued_s: float = field(default=60.0, metadata=_range(0.05, 86400))
-
-
-@dataclass(frozen=True)
-class NightlyConfig:
-    # Run the nightly job from inside the daemon. Off: use `hydrus-motion nightly` from a
-    # systemd timer or Task Scheduler instead (services/).
-    enabled: bool = True
-    # Standard 5-field cron expression: minute hour day-of-month month day-of-week.
-    cron: str = "30 3 * * *"
-    # IANA zone name such as Europe/Berlin; null: the machine's local zone.
-    timezone: str | None = None
-    # A scheduled run missed while the daemon was down: run it once at start-up, or skip
-    # to the next scheduled time.
-    missed: Literal["run", "skip"] = "run"
-    # Train after the export when the dataset changed since the current checkpoint was
-    # trained (changed), every night (always), or never (export only).
-    train: Literal["changed", "always", "never"] = "changed"
-    # Finished training runs kept besides the current one (older ones are deleted).
-    keep_runs: int = field(default=2, metadata=_range(0, 1000))
-    # Without train.validation_prompts, the captions of this many dataset clips are the
-    # sample prompts (0: no samples).
-    sample_prompts: int = field(default=2, metadata=_range(0, 32))
-    # A popup in the Hydrus client when a run finished (needs the "manage popups"
-    # permission; without it there is just no popup).
-    popup: bool = True
-    # -- promotion (issue 15) --
-    # A run becomes current only when its held-out loss is at most (1 + gate_margin)
-    # times the current module's; otherwise it is kept as a candidate (`promote RUN`).
-    gate: bool = True
-    gate_margin: float = field(default=0.02, metadata=_range(0, 10))  # relative, 0.02 = 2%
-    # Also copy each promoted module here as hydrus-motion-<run>.safetensors (e.g.
-    # ComfyUI/models/animatediff_models); null: only under the training folder.
-    publish_dir: str | None = None
-
-
-@dataclass(frozen=True)
 class Config:
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)
@@ -584,7 +352,7 @@ def _duplicate_keys(node: Any, prefix: str = "") -> list[str]:
 
 def config_from_dict(data: Any, source: str = "config") -> Config:
     problems: list[str] = []
-    cfg = _build(Config, data, "", problems)
+    cfg = build(Config, data, "", problems)
     if isinstance(cfg, Config):
         _check_relations(cfg, problems)
     if problems:
@@ -631,139 +399,6 @@ def _check_nightly(nightly: NightlyConfig, problems: list[str]) -> None:
         if problem:
             problems.append(f"nightly.{key}: {problem}")
 
-
-def is_access_key(value: str) -> bool:
-    return len(value) == 64 and all(ch in "0123456789abcdefABCDEF" for ch in value)
-
-
-def access_key(cfg: Config) -> str | None:
-    """The key to use: HYDRUS_MOTION_ACCESS_KEY, else the config's."""
-    return os.environ.get(ACCESS_KEY_ENV) or cfg.hydrus.access_key
-
-
-def state_dir(cfg: Config) -> Path:
-    if cfg.paths.state_dir is None:
-        return places.user_state_dir()
-    return Path(cfg.paths.state_dir).expanduser()
-
-
-def watch_dir(cfg: Config) -> Path:
-    """daemon.watch_dir, or the default watch folder in the platform's data folder."""
-    if cfg.daemon.watch_dir is None:
-        return places.default_watch_dir()
-    return Path(cfg.daemon.watch_dir).expanduser()
-
-
-def clips_dir(cfg: Config) -> Path:
-    return _folder(cfg, cfg.paths.clips_dir, "clips")
-
-
-def dataset_dir(cfg: Config) -> Path:
-    return _folder(cfg, cfg.paths.dataset_dir, "dataset")
-
-
-def training_dir(cfg: Config) -> Path:
-    return _folder(cfg, cfg.paths.training_dir, "training")
-
-
-def archive_dir(cfg: Config) -> Path:
-    return _folder(cfg, cfg.daemon.archive_dir, "archive")
-
-
-def quarantine_dir(cfg: Config) -> Path:
-    return _folder(cfg, cfg.daemon.quarantine_dir, "quarantine")
-
-
-def _folder(cfg: Config, configured: str | None, default_name: str) -> Path:
-    """A configured folder (`~` expanded), or `<state_dir>/<default_name>`."""
-    return Path(configured).expanduser() if configured else state_dir(cfg) / default_name
-
-
-def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
-    if not isinstance(data, dict):
-        problems.append(f"{prefix or '(top level)'}: expected a mapping of keys, got "
-                        f"{_show(data)}")
-        return cls()
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            problems.append(f"{prefix}{key}: unknown key; allowed keys here: "
-                            f"{', '.join(fields)}")
-    values: dict[str, Any] = {}
-    for name, f in fields.items():
-        if name not in data:
-            continue
-        path = f"{prefix}{name}"
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, data[name], path + ".", problems)
-            continue
-        value, problem = _check_value(data[name], hint, f.metadata.get("range"))
-        if problem and f.metadata.get("secret"):  # never echo a secret back
-            problems.append(f"{path}: (value hidden) is not allowed; allowed: "
-                            f"{problem.rpartition('allowed: ')[2]}")
-        elif problem:
-            problems.append(f"{path}: {problem}")
-        else:
-            values[name] = value
-    return cls(**values)
-
-
-def _check_value(value: Any, hint: Any, bounds: tuple | None) -> tuple[Any, str | None]:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType) and type(None) in args:
-        if value is None:
-            return None, None
-        (hint,) = [a for a in args if a is not type(None)]
-        return _check_value(value, hint, bounds)
-    if origin is tuple and args[1:] == (Ellipsis,):  # a YAML list of one item type
-        if not isinstance(value, (list, tuple)):
-            return None, f"{_show(value)} is not allowed; allowed: a list"
-        items = []
-        for n, item in enumerate(value):
-            checked, problem = _check_value(item, args[0], bounds)
-            if problem:
-                return None, f"item {n}: {problem}"
-            items.append(checked)
-        return tuple(items), None
-    if typing.get_origin(hint) is Literal:
-        allowed = typing.get_args(hint)
-        if value not in allowed:
-            return None, f"{_show(value)} is not allowed; allowed: {', '.join(map(str, allowed))}"
-        return value, None
-    if hint is bool:
-        if not isinstance(value, bool):
-            return None, f"{_show(value)} is not allowed; allowed: true or false"
-        return value, None
-    if hint in (int, float):
-        ok = isinstance(value, int) if hint is int else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok:
-            return None, f"{_show(value)} is not allowed; allowed: {_describe(hint, bounds)}"
-        lo, hi = bounds or (None, None)
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            return None, f"{_show(value)} is out of range; allowed: {_describe(hint, bounds)}"
-        return hint(value), None
-    if hint is str:
-        if not isinstance(value, str) or not value:
-            return None, f"{_show(value)} is not allowed; allowed: a non-empty string"
-        return value, None
-    raise TypeError(f"config type {hint!r} has no checker")  # a bug in this module
-
-
-def _describe(hint: type, bounds: tuple | None) -> str:
-    kind = "an integer" if hint is int else "a number"
-    lo, hi = bounds or (None, None)
-    if lo is not None and hi is not None:
-        return f"{kind} from {lo} to {hi}"
-    if lo is not None:
-        return f"{kind} >= {lo}"
-    return kind
-
-
-def _show(value: Any) -> str:
-    return "null" if value is None else repr(value)
 
 
 def as_dict(cfg: Any) -> dict[str, Any]:
