@@ -1,13 +1,17 @@
-"""Typed YAML: a mapping checked against frozen dataclasses, every problem reported.
+"""Typed YAML: a mapping checked against dataclasses, every problem reported at once.
 
     problems: list[str] = []
     cfg = build(Config, yaml.safe_load(text), "", problems)   # defaults for what is absent
 
 Unknown keys, wrong types and values outside a field's `in_range(lo, hi)` each add one
-line (`key.path: the value found; allowed: ...`); a field marked `{"secret": True}`
-never has its value echoed. Supported field types: bool, int, float, str (non-empty),
-Literal[...], X | None, tuple[X, ...] (a YAML list) and nested dataclasses; any other
-type is a bug in the schema and raises TypeError.
+line (`key.path: the value found ...; allowed: ...`); a field marked `{"secret": True}`
+never has its value echoed. Field types: bool, int, float, str (non-empty), Literal[...],
+X | None, tuple[X, ...] and list / list[X] (a YAML list), nested dataclasses. A value of
+any other type is refused (a schema this validator cannot check lets nothing through).
+
+This module exists twice, byte for byte: hydrus_motion/typed_yaml.py (the config) and
+trainer/typed_yaml.py (RUN.yaml), vendored because the trainer package imports nothing
+of hydrus_motion. Change both together; tests/test_typed_yaml.py keeps them identical.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import typing
 from typing import Any, Literal
 
 
-def in_range(lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
-    """Field metadata: the value must lie in [lo, hi] (None: unbounded on that side)."""
-    return {"range": (lo, hi)}
+def in_range(lo: float | None = None, hi: float | None = None, *,
+             above: bool = False) -> dict[str, Any]:
+    """Field metadata: the value must lie in [lo, hi] ((lo, hi] with `above`); None:
+    unbounded on that side."""
+    return {"range": (lo, hi, above)}
 
 
 def build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
@@ -62,16 +68,16 @@ def check_value(value: Any, hint: Any, bounds: tuple | None) -> tuple[Any, str |
             return None, None
         (hint,) = [a for a in args if a is not type(None)]
         return check_value(value, hint, bounds)
-    if origin is tuple and args[1:] == (Ellipsis,):  # a YAML list of one item type
-        if not isinstance(value, (list, tuple)):
+    if (origin is tuple and args[1:] == (Ellipsis,)) or hint is list or origin is list:
+        if not isinstance(value, (list, tuple)):  # a YAML list, of one item type if named
             return None, f"{show(value)} is not allowed; allowed: a list"
         items = []
         for n, item in enumerate(value):
-            checked, problem = check_value(item, args[0], bounds)
+            checked, problem = check_value(item, args[0], bounds) if args else (item, None)
             if problem:
                 return None, f"item {n}: {problem}"
             items.append(checked)
-        return tuple(items), None
+        return (tuple(items) if origin is tuple else items), None
     if typing.get_origin(hint) is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
@@ -85,25 +91,38 @@ def check_value(value: Any, hint: Any, bounds: tuple | None) -> tuple[Any, str |
         ok = isinstance(value, int) if hint is int else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok:
             return None, f"{show(value)} is not allowed; allowed: {describe(hint, bounds)}"
-        lo, hi = bounds or (None, None)
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
+        lo, hi, above = _bounds(bounds)
+        low = lo is not None and (value <= lo if above else value < lo)
+        if low or (hi is not None and value > hi):
             return None, f"{show(value)} is out of range; allowed: {describe(hint, bounds)}"
         return hint(value), None
     if hint is str:
         if not isinstance(value, str) or not value:
             return None, f"{show(value)} is not allowed; allowed: a non-empty string"
         return value, None
-    raise TypeError(f"config type {hint!r} has no checker")  # a bug in this module
+    return None, f"cannot be checked (type {hint!r} is unknown to the validator)"
 
 
 def describe(hint: type, bounds: tuple | None) -> str:
     kind = "an integer" if hint is int else "a number"
-    lo, hi = bounds or (None, None)
+    lo, hi, above = _bounds(bounds)
+    if above:
+        return f"{kind} above {lo}" + (f", at most {hi}" if hi is not None else "")
     if lo is not None and hi is not None:
         return f"{kind} from {lo} to {hi}"
     if lo is not None:
         return f"{kind} >= {lo}"
+    if hi is not None:
+        return f"{kind} <= {hi}"
     return kind
+
+
+def _bounds(bounds: tuple | None) -> tuple[Any, Any, bool]:
+    """(lo, hi, above) from a field's range metadata."""
+    if not bounds:
+        return None, None, False
+    lo, hi, *rest = bounds
+    return lo, hi, bool(rest and rest[0])
 
 
 def show(value: Any) -> str:

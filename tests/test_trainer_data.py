@@ -208,7 +208,7 @@ def test_run_config_checks_ranges_and_refuses_unknown_types(tmp_path, capsys):
     import yaml
 
     from trainer.__main__ import main
-    from trainer.config import _build
+    from trainer.typed_yaml import build
 
     run = {"dataset": str(tmp_path / "ds"), "output_dir": str(tmp_path / "out"),
            "pretrained_model": str(tmp_path / "no-such-model"),
@@ -218,10 +218,11 @@ def test_run_config_checks_ranges_and_refuses_unknown_types(tmp_path, capsys):
     path.write_text(yaml.safe_dump(run))
     assert main(["--config", str(path)]) == 2  # refused before any model would load
     err = capsys.readouterr().err
-    for fragment in ("checkpoints.every_steps: 0 must be at least 1",
-                     "data.caption_dropout: 1.5 must be at most 1",
-                     "train.learning_rate: 0 must be above 0", "train.lr_scheduler: 'warp'",
-                     "eval.holdout: 2 must be at most 1", "5 problem(s)"):
+    for fragment in ("checkpoints.every_steps: 0 is out of range; allowed: an integer >= 1",
+                     "data.caption_dropout: 1.5 is out of range; allowed: a number from 0 to 1",
+                     "train.learning_rate: 0 is out of range; allowed: a number above 0",
+                     "train.lr_scheduler: 'warp' is not allowed",
+                     "eval.holdout: 2 is out of range", "5 problem(s)"):
         assert fragment in err
     assert not (tmp_path / "out").exists()
 
@@ -230,7 +231,7 @@ def test_run_config_checks_ranges_and_refuses_unknown_types(tmp_path, capsys):
         pair: tuple = (1, 2)
 
     problems: list[str] = []
-    _build(Odd, {"pair": [3, 4]}, "", problems)
+    build(Odd, {"pair": [3, 4]}, "", problems)
     assert problems and "unknown to the validator" in problems[0]
 
 

@@ -9,10 +9,11 @@ cached latents and text embeddings).
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from trainer.typed_yaml import build, in_range
 
 
 class RunConfigError(ValueError):
@@ -21,7 +22,7 @@ class RunConfigError(ValueError):
 
 def _r(default, lo=None, hi=None, *, open_lo: bool = False):
     """A field whose value must lie in [lo, hi] ((lo, hi] with open_lo)."""
-    return field(default=default, metadata={"range": (lo, hi, open_lo)})
+    return field(default=default, metadata=in_range(lo, hi, above=open_lo))
 
 
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
@@ -141,7 +142,7 @@ def load_run_config(path: Path) -> RunConfig:
 
 def run_config_from_dict(data: dict, source: str = "run config") -> RunConfig:
     problems: list[str] = []
-    cfg = _build(RunConfig, data, "", problems)
+    cfg = build(RunConfig, data, "", problems)
     for name in ("dataset", "output_dir", "pretrained_model"):
         if not getattr(cfg, name):
             problems.append(f"{name}: required")
@@ -167,42 +168,6 @@ def as_dict(cfg: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
-    if not isinstance(data, dict):
-        problems.append(f"{prefix or '(top level)'}: expected a mapping, got {data!r}")
-        return cls()
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    names = set(fields)
-    values = {}
-    for key, value in data.items():
-        if key not in names:
-            problems.append(f"{prefix}{key}: unknown key; allowed: {', '.join(sorted(names))}")
-            continue
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            values[key] = _build(hint, value, f"{prefix}{key}.", problems)
-            continue
-        problem = _check(value, hint) or _out_of_range(value, fields[key])
-        if problem:
-            problems.append(f"{prefix}{key}: {value!r} {problem}")
-        else:
-            values[key] = float(value) if hint is float else value
-    return cls(**values)
-
-
-def _out_of_range(value: Any, f: dataclasses.Field) -> str | None:
-    bounds = f.metadata.get("range")
-    if bounds is None or value is None:
-        return None
-    lo, hi, open_lo = bounds
-    if lo is not None and (value <= lo if open_lo else value < lo):
-        return f"must be {'above' if open_lo else 'at least'} {lo:g}"
-    if hi is not None and value > hi:
-        return f"must be at most {hi:g}"
-    return None
-
-
 def prompt_problem(item: Any) -> str | None:
     """A validation prompt is a non-empty string or {prompt, negative_prompt, seed}."""
     if isinstance(item, str):
@@ -220,27 +185,3 @@ def prompt_problem(item: Any) -> str | None:
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         return f"seed: {seed!r} is not a non-negative integer"
     return None
-
-
-def _check(value: Any, hint: Any) -> str | None:
-    args = typing.get_args(hint)
-    if type(None) in args:
-        if value is None:
-            return None
-        hint = next(a for a in args if a is not type(None))
-    if typing.get_origin(hint) is Literal:
-        return None if value in typing.get_args(hint) else f"is not one of {typing.get_args(hint)}"
-    if hint is bool:
-        return None if isinstance(value, bool) else "is not true/false"
-    if hint is int:
-        return None if isinstance(value, int) and not isinstance(value, bool) else \
-            "is not an integer"
-    if hint is float:
-        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else \
-            "is not a number"
-    if hint is str:
-        return None if isinstance(value, str) else "is not a string"
-    if hint is list or typing.get_origin(hint) is list:
-        return None if isinstance(value, list) else "is not a list"
-    # a type this validator does not know: refuse rather than let anything through
-    return f"cannot be checked (type {hint!r} is unknown to the validator)"
