@@ -395,6 +395,12 @@ class TextConfig:
     text_min_fraction: float = field(default=0.4, metadata=_range(0, 1))
     subtitle_min_fraction: float = field(default=0.2, metadata=_range(0, 1))
     logo_min_fraction: float = field(default=0.6, metadata=_range(0, 1))
+    # Read each box with PP-OCR's recogniser (same wheel): it counts only when it reads
+    # as min_chars characters at a mean confidence of read_threshold; texture the
+    # detector mistakes for text reads as nothing or one unsure character.
+    verify: bool = True
+    min_chars: int = field(default=2, metadata=_range(1, 100))
+    read_threshold: float = field(default=0.8, metadata=_range(0, 1))
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 

@@ -84,6 +84,26 @@ def test_the_real_test_videos_copyright_line_is_flagged(media):
                                          "captioner": {"model": None}}})
     (result,) = annotate_clips([clip], cfg)
     assert "quality:text" in result.hydrus_tags(cfg) and result.text.text == 1.0
+    read = result.scores()["text_read"]  # in the note and `tag --json`
+    assert "Copyright © 2013 Brandon Castellano" in read and "www.bcastell.com" in read
+
+
+def test_texture_the_detector_takes_for_text_is_not_text_once_read(media):
+    """A fractal zoom: the detector alone boxes its edge in every frame; the recogniser
+    reads nothing there (docs/CURATION.md)."""
+    pytest.importorskip("rapidocr", reason="extra 'text' not installed")
+    clip = media / "mandelbrot.mp4"
+    ffmpeg("-f", "lavfi", "-i", "mandelbrot=size=256x144:rate=24", "-frames:v", "40",
+           "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "veryfast", str(clip))
+    results = {}
+    for verify in (False, True):
+        cfg = config_from_dict({"annotate": {"tagger": {"model": None},
+                                             "captioner": {"model": None},
+                                             "text": {"verify": verify}}})
+        (results[verify],) = annotate_clips([clip], cfg)
+    assert results[False].text.text >= 0.6  # what the detector alone says
+    assert results[True].text.text == 0 and results[True].text.read == ()
+    assert "quality:text" not in results[True].hydrus_tags(cfg)
 
 
 def test_a_reencoded_copy_in_another_video_is_a_near_duplicate_in_hydrus_too(
