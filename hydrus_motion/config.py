@@ -167,6 +167,7 @@ class EncodeConfig:
     max_short_side: int = field(default=720, metadata=_range(0, 8192))
     # null keeps the source timing (VFR stays VFR); a number resamples every clip to it.
     fps: float | None = field(default=None, metadata=_range(1, 240))
+    # The source's audio of each clip (AAC), added in one short run per clip (clips/audio.py).
     keep_audio: bool = False
     # Any of x264's own tuning names (film, animation, grain, ...); null for none.
     tune: str | None = None

@@ -18,11 +18,17 @@ from hydrus_motion.config import Config
 from hydrus_motion.records import Clip
 
 _SPACES = re.compile(r"\s+")
+DUPLICATE_GROUP = "duplicate group"  # namespace of the near-duplicate group tag
 # Danbooru kaomoji whose underscore is part of the face (SmilingWolf's WD tagger list).
 KAOMOJI = frozenset({
     "0_0", "(o)_(o)", "+_+", "+_-", "._.", "<o>_<o>", "<|>_<|>", "=_=", ">_<", "3_3", "6_9",
     ">_o", "@_@", "^_^", "o_o", "u_u", "x_x", "|_|", "||_||",
 })
+
+
+def duplicate_group_tag(root_sha256: str) -> str:
+    """The tag every clip of a near-duplicate group carries: its earliest clip's hash."""
+    return f"{DUPLICATE_GROUP}:{root_sha256[:12]}"
 
 
 def clean_tag(tag: str) -> str:
