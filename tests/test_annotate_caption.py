@@ -65,6 +65,7 @@ def test_batched_captions_equal_one_at_a_time(hub):
     assert batched == single.caption(frames)  # left padding keeps batched generation right
 
 
+@pytest.mark.expect_error_log  # a broken or missing model is an ERROR line, once
 def test_a_folder_that_is_not_a_captioner_and_a_missing_extra_are_clear(hub, tmp_path,
                                                                         monkeypatch):
     _, clips = hub
@@ -78,6 +79,7 @@ def test_a_folder_that_is_not_a_captioner_and_a_missing_extra_are_clear(hub, tmp
     assert "hydrus-motion[caption]" in r.errors[0]
 
 
+@pytest.mark.expect_error_log  # a broken or missing model is an ERROR line, once
 def test_a_smolvlm2_captioner_without_torchvision_names_what_to_install(hub, tmp_path):
     from hydrus_motion.annotate.captioner import torchvision_problem
 

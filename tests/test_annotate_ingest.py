@@ -75,6 +75,7 @@ def test_ingest_pushes_tags_caption_and_models_with_each_clip(
             assert models_used["text"]["model"].startswith("rapidocr:")
 
 
+@pytest.mark.expect_error_log  # a broken or missing model is an ERROR line, once
 def test_a_failed_annotation_loses_no_clip_and_is_reported(
         tmp_path, scenes_video, hydrus, capsys):
     code, result = ingest(tmp_path, scenes_video, hydrus, capsys, {

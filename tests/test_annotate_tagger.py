@@ -130,6 +130,7 @@ def _cfg(model: Path | str):
                                           "captioner": {"model": None}}})
 
 
+@pytest.mark.expect_error_log  # a broken or missing model is an ERROR line, once
 @pytest.mark.parametrize("broken, expected", [
     ("nchw", "expects tensor(float) ['batch', 3, 448, 448], not a WD tagger input"),
     ("short_csv", "selected_tags.csv lists 8 tags but"),
@@ -160,6 +161,7 @@ def test_a_model_with_a_fixed_batch_of_one_is_fed_one_frame_at_a_time(clips, tmp
     assert r.ok and {t.name for t in r.tags.general} == {"red frame", "letterboxed"}
 
 
+@pytest.mark.expect_error_log  # a broken or missing model is an ERROR line, once
 def test_without_onnxruntime_the_error_names_the_extra(monkeypatch, wd, clips):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     _shared_tagger.cache_clear()  # no model loaded in an earlier test may answer

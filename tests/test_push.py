@@ -175,6 +175,7 @@ def test_reconcile_never_undoes_what_a_person_decided(tmp_path, hydrus, video, c
     assert open_store(tmp_path / "state").clip(third).push_status == "deleted"
 
 
+@pytest.mark.expect_error_log  # ingest logs "Hydrus unreachable" as an ERROR line
 def test_hydrus_down_keeps_clips_queued_until_it_is_back(tmp_path, hydrus, video, capsys):
     config = write_config(tmp_path, hydrus)
     hydrus.stop()
@@ -191,6 +192,7 @@ def test_hydrus_down_keeps_clips_queued_until_it_is_back(tmp_path, hydrus, video
     assert_complete_in_hydrus(hydrus, clip_hashes(result))
 
 
+@pytest.mark.expect_error_log  # ingest logs the refusal as an ERROR line
 @pytest.mark.parametrize("problem, settings, message", [
     ("wrong key", {"key": "e5" * 32}, "Did not find an entry for that access key"),
     ("no tag permission", {"key": SEARCH_ONLY_KEY}, "lacks permission to: import and "

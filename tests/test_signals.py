@@ -142,6 +142,7 @@ def test_a_reencoded_copy_in_another_video_is_a_near_duplicate_in_hydrus_too(
         hydrus.stop()
 
 
+@pytest.mark.expect_error_log  # a broken or missing model is an ERROR line, once
 def test_without_the_text_extra_annotation_goes_on_and_says_so_once(media, monkeypatch,
                                                                     caplog):
     import sys
