@@ -169,8 +169,9 @@ def test_a_chain_of_near_duplicates_is_one_group_and_a_failed_tagging_is_kept_fo
 
     from hydrus_motion.hydrus.gateway import HydrusUnreachable
     from hydrus_motion.hydrus.push import group_duplicates
-    from hydrus_motion.store.db import PUSHED, ClipRecord
+    from hydrus_motion.store.db import ClipRecord
     from hydrus_motion.store.signatures import SignatureLibrary, to_group
+    from hydrus_motion.store.states import PushStatus
 
     class Gateway:
         def __init__(self, fail_after: int | None = None):
@@ -190,7 +191,7 @@ def test_a_chain_of_near_duplicates_is_one_group_and_a_failed_tagging_is_kept_fo
     for n, (sha, flip) in enumerate(zip(shas, (0, 1, 3))):  # b ~ a, c ~ b (not a)
         store.add_clip(ClipRecord(sha, Path(f"/clips/{n}.mp4"), "/v.mp4", "s", n, 0, 33, (),
                                   {}))
-        store.mark(sha, PUSHED)
+        store.mark(sha, PushStatus.PUSHED)
         library.add(sha, [s ^ ((1 << (flip * 2)) - 1) for s in sig], max_distance=4,
                     relate=True)
     assert [(p.sha256[0], p.duplicate_of[0], p.root[0]) for p in to_group(store)] == \
