@@ -103,6 +103,10 @@ class TextConfig:
     text_min_fraction: float = field(default=0.4, metadata=_range(0, 1))
     subtitle_min_fraction: float = field(default=0.2, metadata=_range(0, 1))
     logo_min_fraction: float = field(default=0.6, metadata=_range(0, 1))
+    # A subtitle-band line read alike in at least this many of the clips annotated
+    # together (one video's), and in half of them, is a watermark (quality:watermark:
+    # a copyright or credit line), not subtitles. Needs verify (the line's text).
+    watermark_min_clips: int = field(default=3, metadata=_range(2, 10_000))
     # Read each box with PP-OCR's recogniser (same wheel): it counts only when it reads
     # as min_chars characters at a mean confidence of read_threshold; texture the
     # detector mistakes for text reads as nothing or one unsure character.

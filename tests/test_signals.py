@@ -205,3 +205,41 @@ def test_a_chain_of_near_duplicates_is_one_group_and_a_failed_tagging_is_kept_fo
                        "b" * 64: {"duplicate group:aaaaaaaaaaaa"}}
     assert group_duplicates(up, store) == 0  # each pair once
     store.close()
+
+
+def test_a_band_line_most_of_a_videos_clips_share_is_a_watermark_not_subtitles():
+    from hydrus_motion.annotate.text import TextScore, mark_watermarks
+
+    def score(*lines):
+        return TextScore(3, 1.0, 1.0, 0.0, 0.0, 0.01, read=lines, lines=lines)
+
+    credit = ("Copyright © 2013 Brandon Castellano", "Copyright@ 2013 Brandon Castellano",
+              "Copyright © 2013 Brandon Castelano")  # as OCR reads it frame by frame
+    clips = [score(credit[0]), score(credit[1]), score(credit[2], credit[0]),
+             score("I never said that, he whispered"), None]
+    marked = mark_watermarks(clips, min_clips=3)
+    assert [s.watermark for s in marked[:3]] == [1.0, 1.0, 1.0]
+    assert [s.subtitles for s in marked[:3]] == [0.0, 0.0, 0.0]
+    assert marked[3] == clips[3] and marked[4] is None  # dialogue stays subtitles
+    dialogue = [score(line) for line in ("Where were you last night?", "Out. Why?",
+                                         "You never said you were going out.",
+                                         "I never said that, he whispered")]
+    assert mark_watermarks(dialogue, min_clips=3) == dialogue
+    assert mark_watermarks(clips[:2], min_clips=3) == clips[:2]  # too few to tell
+
+
+@pytest.mark.skipif(not (MEDIA / "testvideo.mp4").is_file(), reason="shared media absent")
+def test_the_real_copyright_line_on_every_shot_is_a_watermark(media):
+    pytest.importorskip("rapidocr", reason="extra 'text' not installed")
+    shots = []
+    for first, last in ((40, 100), (200, 260), (420, 480)):
+        shots.append(media / f"testvideo-{first}.mp4")
+        ffmpeg("-i", str(MEDIA / "testvideo.mp4"), "-vf", f"trim=start_frame={first}:"
+               f"end_frame={last},setpts=PTS-STARTPTS,scale=-2:360", "-an", "-c:v",
+               "libx264", "-preset", "veryfast", str(shots[-1]))
+    cfg = config_from_dict({"annotate": {"tagger": {"model": None},
+                                         "captioner": {"model": None}}})
+    for result in annotate_clips(shots, cfg):
+        tags = result.hydrus_tags(cfg)
+        assert {"quality:text", "quality:watermark", "quality:logo"} <= set(tags)
+        assert "quality:subtitles" not in tags and result.scores()["watermark"] == 1.0

@@ -19,6 +19,10 @@ Where a box sits (in fractions of the frame):
 - logo: small (under a third of the width, under a sixth of the height), in a corner,
   and at the same place in most sampled frames;
 - other: anything else (captions, signs, credits, text all over the frame).
+A subtitle-band line that reads the same in most clips of one video (at least
+`watermark_min_clips` of them, and half) is not dialogue but a watermark: a copyright
+line, a credit, a channel's name. Those clips count it as `watermark`, not `subtitles`
+(mark_watermarks, over the clips annotated together).
 
     detector = TextDetector(cfg.annotate.text)
     detector.detect([[frame, frame], [frame]])   # one TextScore per clip
@@ -26,6 +30,8 @@ Where a box sits (in fractions of the frame):
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import importlib.util
 import logging
 from collections.abc import Sequence
@@ -83,10 +89,13 @@ class TextScore:
     other: float  # ... with text elsewhere
     area: float  # mean fraction of the frame covered by text boxes
     read: tuple[str, ...] = ()  # what the boxes say (distinct, first few), when verified
+    lines: tuple[str, ...] = ()  # what the subtitle-band boxes say (distinct)
+    watermark: float = 0.0  # ... with a band line most clips of the video share
 
     def as_dict(self) -> dict[str, Any]:
         return {"text": round(self.text, 3), "subtitles": round(self.subtitles, 3),
                 "logo": round(self.logo, 3), "other_text": round(self.other, 3),
+                "watermark": round(self.watermark, 3),
                 "text_area": round(self.area, 4), "text_frames": self.frames,
                 **({"text_read": list(self.read)} if self.read else {})}
 
@@ -99,7 +108,38 @@ def text_tags(score: TextScore, cfg: TextConfig, namespace: str = "quality") -> 
         tags.append(f"{namespace}:subtitles")
     if score.logo >= cfg.logo_min_fraction:
         tags.append(f"{namespace}:logo")
+    if score.watermark >= cfg.subtitle_min_fraction:
+        tags.append(f"{namespace}:watermark")
     return tags
+
+
+def _line_key(line: str) -> str:
+    return "".join(ch for ch in line.lower() if ch.isalnum())
+
+
+def _same_line(a: str, b: str) -> bool:  # OCR reads a line slightly differently per frame
+    return a == b or difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
+
+
+def mark_watermarks(scores: Sequence[TextScore | None],
+                    min_clips: int) -> list[TextScore | None]:
+    """The scores with a band line most of these clips share counted as a watermark."""
+    keys = [{_line_key(x) for x in s.lines} - {""} if s else set() for s in scores]
+    groups: list[list[str]] = []  # similar lines, each group's first as its name
+    for key in sorted({k for ks in keys for k in ks}, key=lambda k: (-len(k), k)):
+        group = next((g for g in groups if _same_line(g[0], key)), None)
+        if group is None:
+            groups.append([key])
+        else:
+            group.append(key)
+    need = max(min_clips, (len(scores) + 1) // 2)
+    shared = [g for g in groups if sum(bool(ks & set(g)) for ks in keys) >= need]
+    out: list[TextScore | None] = []
+    for score, ks in zip(scores, keys):
+        if score and ks and all(any(k in g for g in shared) for k in ks):
+            score = dataclasses.replace(score, subtitles=0.0, watermark=score.subtitles)
+        out.append(score)
+    return out
 
 
 def is_subtitle(b: Box) -> bool:
@@ -111,7 +151,8 @@ def is_corner(b: Box) -> bool:
     return b.w < 1 / 3 and b.h < 1 / 6 and (cx < 0.3 or cx > 0.7) and (cy < 0.25 or cy > 0.75)
 
 
-def score_boxes(per_frame: Sequence[Sequence[Box]], read: Sequence[str] = ()) -> TextScore:
+def score_boxes(per_frame: Sequence[Sequence[Box]], read: Sequence[str] = (),
+                lines: Sequence[str] = ()) -> TextScore:
     """A clip's text score from the boxes found on each of its sampled frames."""
     n = len(per_frame)
     if not n:
@@ -132,7 +173,7 @@ def score_boxes(per_frame: Sequence[Sequence[Box]], read: Sequence[str] = ()) ->
         frames=n, text=sum(bool(b) for b in per_frame) / n, subtitles=subs / n,
         logo=(sum(with_logo) / n) if stable else 0.0, other=other / n,
         area=float(np.mean([min(1.0, sum(b.w * b.h for b in boxes)) for boxes in per_frame])),
-        read=tuple(dict.fromkeys(read))[:MAX_READ])
+        read=tuple(dict.fromkeys(read))[:MAX_READ], lines=tuple(dict.fromkeys(lines)))
 
 
 def spread(frames: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
@@ -181,15 +222,17 @@ class TextDetector:
         """One score per clip from `cfg.frames` of its frames, spread evenly."""
         scores = []
         for frames in clips:
-            per_frame, read = [], []
+            per_frame, read, lines = [], [], []
             for frame in spread(frames, self.cfg.frames):
                 boxes = self.boxes(frame)
                 if self.cfg.verify:
                     said = [self.read(frame, b) for b in boxes]
-                    boxes = [b for b, s in zip(boxes, said) if s is not None]
-                    read += [s for s in said if s is not None]
+                    kept = [(b, s) for b, s in zip(boxes, said) if s is not None]
+                    boxes = [b for b, _ in kept]
+                    read += [s for _, s in kept]
+                    lines += [s for b, s in kept if is_subtitle(b)]
                 per_frame.append(boxes)
-            scores.append(score_boxes(per_frame, read))
+            scores.append(score_boxes(per_frame, read, lines))
         return scores
 
     def read(self, frame: np.ndarray, box: Box) -> str | None:
