@@ -157,14 +157,32 @@ def test_the_diffusers_file_loads_with_load_lora_weights_and_changes_the_output(
     assert abs(with_lora - merged).max() < 1e-4
 
 
-def test_lora_runs_resume_with_their_optimizer_state(world, tmp_path):
+@pytest.fixture()
+def fresh_accelerate():
+    """accelerate keeps one mixed-precision setting per process; this test wants another."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_lora_runs_resume_with_their_optimizer_state_in_bf16(world, tmp_path,
+                                                             fresh_accelerate):
     out = tmp_path / "run"
-    first = train(_cfg(world, out, max_steps=1))
+    half = {"mixed_precision": "bf16", "half_frozen_weights": True}  # base frozen in bf16
+    first = train(_cfg(world, out, max_steps=1, **half))
     assert first["steps"] == 1
     (out / "run.json").unlink()
-    run = train(_cfg(world, out, max_steps=2), resume="latest")
+    run = train(_cfg(world, out, max_steps=2, **half), resume="latest")
     assert run["steps"] == 2 and run["resumed_from"].endswith("checkpoint-1")
     assert run["eval"]["before"] == first["eval"]["before"]  # the real start's figure
+    assert run["eval"]["reference"] == first["eval"]["reference"]
+    # the merged module is built on the base as loaded (fp32), not on its bf16 copy
+    base = original_to_diffusers(load_file(str(world["module"])))
+    merged = original_to_diffusers(load_file(run["outputs"]["motion_module"]))
+    untouched = "down_blocks.0.motion_modules.0.proj_in.weight"
+    assert torch.equal(merged[untouched], base[untouched])
     optim = torch.load(out / "checkpoints" / "checkpoint-2" / "optimizer.bin",
                        weights_only=False)
     assert {int(s["step"]) for s in optim["state"].values()} == {2}

@@ -70,6 +70,8 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
         raise RunConfigError(f"data.frames: {cfg.data.frames} is more than the motion module's "
                              f"position table holds ({adapter_config['motion_max_seq_length']})")
     unet = motion_unet(base.unet, adapter)
+    # a LoRA run's fixed base as loaded (fp32, on the CPU): the merged module is built on it
+    base_state = adapter.state_dict() if t.method == "lora" else None
     del adapter
     reference = None  # eval.reference's tensors: the gate's figure for a LoRA run
     if cfg.eval.reference:
@@ -82,7 +84,7 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     text_encoder.requires_grad_(False)
     if t.half_frozen_weights:
         unet.to(weight_dtype)
-    for module in motion_modules(unet):
+    for module in motion_modules(unet) if t.method == "full" else ():
         module.to(torch.float32)  # trainable weights (and the pe tables) stay fp32
     if t.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
@@ -222,7 +224,8 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
         with _ema_weights(ema, params):
             after = evaluate(unet, evalset, scheduler, cfg, weight_dtype, device)
         log_figures(accelerator, after, "after", step)
-        state, lora = _final_state(accelerator.unwrap_model(unet), ema, params, t)
+        state, lora = _final_state(accelerator.unwrap_model(unet), ema, params, t,
+                                   base_state)
         result = publish_run(cfg, out, state, adapter_config, adapter_variant(adapter_config),
                              init_desc, dataset_id(dataset_dir), step, skipped, started,
                              resume_dir, (vae, text_encoder, tokenizer,
@@ -349,16 +352,17 @@ def _trackers(report_to: str):
     return report_to
 
 
-def _final_state(unet, ema, params, t) -> tuple[dict, dict | None]:
+def _final_state(unet, ema, params, t, base_state) -> tuple[dict, dict | None]:
     """(motion-module tensors to publish, the LoRA's or None), the EMA weights when EMA is
-    on. A LoRA run publishes the base with the LoRA merged in as its motion module."""
+    on. A LoRA run publishes the base with the LoRA merged in as its motion module (the
+    base as loaded: in the UNet it may be half, like every frozen weight)."""
     with _ema_weights(ema, params):
         if t.method != "lora":
             return {k: v.detach().cpu().clone() for k, v in motion_state_dict(unet).items()}, None
-        from trainer.lora import base_motion_state, lora_state, merged_state
+        from trainer.lora import lora_state, merged_state
 
         lora = lora_state(unet, t.lora_alpha / t.lora_rank)
-        return merged_state(base_motion_state(unet), lora), lora
+        return merged_state(base_state, lora), lora
 
 
 def _flat_hparams(cfg: RunConfig) -> dict:

@@ -4,12 +4,14 @@
     lora = lora_state(unet, alpha / rank)             # diffusers names, scale folded into B
     evolved_layout(lora)                              # ComfyUI-AnimateDiff-Evolved / original
     diffusers_layout(lora)                            # AnimateDiffPipeline.load_lora_weights
-    merged_state(base_motion_state(unet), lora)       # base + LoRA as one motion module
+    merged_state(base_state, lora)                    # base + LoRA as one motion module
 
 Only to_q/to_k/to_v/to_out.0 of the temporal transformer blocks (attn1, attn2 in diffusers
 names; attention_blocks.0/1 in the original ones) get LoRA layers, trained with peft
 through diffusers' `add_adapter`; every other tensor, the base motion module included,
-stays frozen, so each night starts from the same base and nothing drifts.
+stays frozen (in the mixed-precision dtype with train.half_frozen_weights, like the rest of
+the UNet; the LoRA layers are fp32), so each night starts from the same base and nothing
+drifts.
 
 No loader applies alpha (AnimateDiff's and ADE's merge is `W += strength * up @ down`;
 diffusers reads neither an alpha key nor, without metadata, any rank scale), so both
@@ -99,13 +101,6 @@ def evolved_layout(lora: dict) -> dict:
 
 def diffusers_layout(lora: dict) -> dict:
     return {f"unet.{k}": v for k, v in lora.items()}
-
-
-def base_motion_state(unet) -> dict:
-    """The motion modules' own tensors (diffusers adapter names) of a UNet with LoRA
-    layers: peft's base_layer weights, no LoRA tensors."""
-    return {k.replace(".base_layer", ""): v for k, v in unet.state_dict().items()
-            if ".motion_modules." in k and ".lora_" not in k}
 
 
 def deltas(lora: dict) -> dict:
