@@ -18,6 +18,7 @@ from trainer_tiny import build_base  # noqa: E402
 
 from hydrus_motion.config import load_config  # noqa: E402
 from hydrus_motion.hydrus.gateway import connect_gateway  # noqa: E402
+from hydrus_motion.status import gather, render  # noqa: E402
 from trainer.evaluate import holdout_bucket  # noqa: E402
 
 
@@ -101,14 +102,14 @@ def test_the_gate_keeps_back_a_blown_up_run_and_promote_overrides_it(tmp_path, h
     status = json.loads(run_cli("status", "--json", "--config", str(daemon.config)).stdout)
     assert status["training"]["current"] == run1
     assert [c["run"] for c in status["training"]["candidates"]][:1] == [run2]
-    text = run_cli("status", "--config", str(daemon.config)).stdout
+    text = render(status)  # what `status` prints, without another process start
     assert f"candidate {run2}:" in text and f"run {run2} NOT promoted" in text
 
     done = run_cli("promote", run2, "--json", "--config", str(daemon.config))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["previous"] == run1 and current.resolve().name == run2
     assert (publish / f"hydrus-motion-{run2}.safetensors").is_file()
-    status = json.loads(run_cli("status", "--json", "--config", str(daemon.config)).stdout)
+    status = gather(load_config(daemon.config))
     (by_hand,) = [r for r in status["runs"] if r["kind"] == "promote"]
     assert by_hand["details"]["promotion"]["by"] == "hand"
     assert run_cli("promote", "nope", "--config", str(daemon.config)).returncode == 2
@@ -131,7 +132,7 @@ def test_lora_nights_train_from_the_fixed_base_and_a_better_run_passes_the_gate(
     clips, holdout = _clips_with_one_held_out(unique_mp4)
     loras = tmp_path / "ComfyUI" / "models" / "animatediff_motion_lora"
     train = _tiny_train(base, holdout, method="lora", motion_module=str(module), lora_rank=4,
-                        lora_alpha=4.0, learning_rate=0.3)
+                        lora_alpha=4.0, learning_rate=0.0001)
     daemon = DaemonUnderTest(tmp_path, hydrus, nightly={
         "enabled": False, "sample_prompts": 0, "publish_lora_dir": str(loras)},
         sections={"train": train})
@@ -140,7 +141,7 @@ def test_lora_nights_train_from_the_fixed_base_and_a_better_run_passes_the_gate(
         approve(clip)
     current = daemon.state / "training" / "current"
 
-    first = nightly(daemon)  # a learning rate far too high, but nothing to compare with yet
+    first = nightly(daemon)  # a learning rate too low to learn anything: about the base
     run1 = first["train"]["run"]
     assert first["promotion"]["promoted"] and current.resolve().name == run1
     assert (current / "motion_lora.safetensors").is_file()
@@ -150,8 +151,8 @@ def test_lora_nights_train_from_the_fixed_base_and_a_better_run_passes_the_gate(
         (current / f"hydrus-motion-lora-{run1}.safetensors").read_bytes()
 
     approve(unique_mp4())
-    daemon.config.write_text(daemon.config.read_text().replace('"learning_rate": 0.3',
-                                                               '"learning_rate": 0.000001'))
+    daemon.config.write_text(daemon.config.read_text().replace('"learning_rate": 0.0001',
+                                                               '"learning_rate": 0.3'))
     second = nightly(daemon)  # from the same base again, measured against run 1's module
     run2, ev = second["train"]["run"], second["train"]["eval"]
     run = json.loads((daemon.state / "training" / "runs" / run2 / "run.json").read_text())
@@ -160,7 +161,7 @@ def test_lora_nights_train_from_the_fixed_base_and_a_better_run_passes_the_gate(
     decision = second["promotion"]
     assert decision["promoted"] and "held-out loss" in decision["reason"]
     assert decision["current_loss"] == ev["reference"] and decision["new_loss"] == ev["after"]
-    assert ev["after"] < ev["reference"]  # better than the blown-up current module
+    assert ev["after"] < ev["reference"] * 0.99  # it learned: better than the current one
     assert current.resolve().name == run2
     assert (loras / f"hydrus-motion-lora-{run2}.safetensors").is_file()
     assert module.read_bytes() == base_bytes  # the base never changes

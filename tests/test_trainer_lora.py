@@ -110,6 +110,11 @@ def test_a_lora_run_keeps_its_base_and_both_files_load(world, tmp_path):
     diffusers_dir = out / "motion_lora_diffusers"
     diffusers_lora = load_file(str(diffusers_dir / "pytorch_lora_weights.safetensors"))
     assert check_diffusers_lora(diffusers_lora, original_to_diffusers(base)) == []
+    lone = {k: v for k, v in diffusers_lora.items() if not k.endswith("to_k.lora_B.weight")}
+    assert "without their pair" in " ".join(check_diffusers_lora(lone))
+    up = key.replace(".down.", ".up.")
+    flipped = {**evolved, up: evolved[up].T.contiguous(), key: evolved[key].T.contiguous()}
+    assert "wrong shape" in " ".join(check_evolved_lora(flipped, base))
     assert selfcheck([str(diffusers_dir), "--module", str(world["module"])]) == 0
 
     # each file equals the trained LoRA, alpha/rank folded into up: up @ down is the change

@@ -44,8 +44,14 @@ def add_motion_lora(unet, rank: int, alpha: float) -> list:
     """Freeze the whole UNet and add LoRA layers (fp32) on the motion attention; returns
     the trainable parameters. lora_B starts at zero: the UNet's output is unchanged."""
     import torch
-    from peft import LoraConfig
 
+    try:
+        from peft import LoraConfig
+    except ImportError:
+        from trainer.config import RunConfigError
+
+        raise RunConfigError("train.method: lora needs peft (pip install peft, or the "
+                             "package's `train` extra)") from None
     unet.requires_grad_(False)
     unet.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights=True,
                                 target_modules=TARGET_MODULES))
