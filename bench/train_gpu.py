@@ -10,9 +10,14 @@ run the trainer's own step (trainer.loop.compute_loss) under accelerate:
   ours      frozen weights bf16, motion modules fp32, bf16 autocast, gradient checkpointing
             incl. the motion modules, cached latent moments + text embeddings
 
-Each (setting, size) runs in its own child process so peak memory is its own.
+With --method lora (or full,lora), "ours" also runs as a motion LoRA (train.method lora):
+rank --lora-rank LoRA layers (fp32) on the motion attention, the motion modules frozen in
+bf16 like the rest of the UNet; only the LoRA trains. The official setting has no LoRA.
+
+Each (setting, method, size) runs in its own child process so peak memory is its own.
 
     .venv/bin/python bench/train_gpu.py                      # GPU: the table for BENCHMARKS.md
+    .venv/bin/python bench/train_gpu.py --method full,lora --settings ours   # full vs LoRA
     .venv/bin/python bench/train_gpu.py --tiny --steps 2     # CPU smoke check, toy sizes
 """
 
@@ -28,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SETTINGS = ("official", "ours")
+METHODS = ("full", "lora")
 
 
 def build(tiny: bool):
@@ -73,7 +79,8 @@ class _Tokenizer:
         return type("Tokens", (), {"input_ids": ids})()
 
 
-def run_one(setting: str, size: int, frames: int, steps: int, warmup: int, tiny: bool) -> dict:
+def run_one(setting: str, size: int, frames: int, steps: int, warmup: int, tiny: bool,
+            method: str = "full", lora_rank: int = 32) -> dict:
     import torch
     from accelerate import Accelerator
     from diffusers import DDPMScheduler
@@ -89,11 +96,15 @@ def run_one(setting: str, size: int, frames: int, steps: int, warmup: int, tiny:
     del unet2d, adapter  # the motion UNet holds copies; 3.4 GB of host memory back
     weight_dtype = torch.float32 if official else torch.bfloat16
     unet.to(weight_dtype)
-    for module in motion_modules(unet):
+    for module in motion_modules(unet) if method == "full" else ():
         module.to(torch.float32)
     if not official:
         unet.enable_gradient_checkpointing()
         checkpoint_motion_modules(unet)
+    if method == "lora":  # as trainer.loop does for train.method lora
+        from trainer.lora import add_motion_lora
+
+        add_motion_lora(unet, lora_rank, float(lora_rank))
     vae.requires_grad_(False).to(device, weight_dtype)
     text_encoder.requires_grad_(False).to(device, weight_dtype)
     params = [p for p in unet.parameters() if p.requires_grad]
@@ -138,7 +149,8 @@ def run_one(setting: str, size: int, frames: int, steps: int, warmup: int, tiny:
     if cuda:
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
-    return {"setting": setting, "size": size, "frames": frames, "steps": steps,
+    return {"setting": setting, "method": method, "size": size, "frames": frames,
+            "steps": steps, "trainable_m": sum(p.numel() for p in params) / 1e6,
             "it_per_s": steps / elapsed, "s_per_it": elapsed / steps,
             "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
             "reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None,
@@ -154,42 +166,54 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--settings", default=",".join(SETTINGS),
                         help="which to run (default: both, for the ratio)")
+    parser.add_argument("--method", default="full",
+                        help="full, lora or full,lora (LoRA runs the 'ours' setting only)")
+    parser.add_argument("--lora-rank", type=int, default=32)
     parser.add_argument("--tiny", action="store_true", help="toy model sizes (CPU smoke check)")
     parser.add_argument("--one", metavar="SETTING:SIZE", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.tiny and args.sizes == "256,512":
         args.sizes, args.frames = "64", min(args.frames, 4)
+    methods = args.method.split(",")
+    if set(methods) - set(METHODS):
+        parser.error(f"--method: {args.method!r}; choose from {', '.join(METHODS)}")
     if args.one:
-        setting, size = args.one.split(":")
+        setting, method, size = args.one.split(":")
         print(json.dumps(run_one(setting, int(size), args.frames, args.steps, args.warmup,
-                                 args.tiny)))
+                                 args.tiny, method, args.lora_rank)))
         return 0
+    runs = [(setting, method) for method in methods for setting in args.settings.split(",")
+            if method == "full" or setting == "ours"]
     results = []
     for size in map(int, args.sizes.split(",")):
-        for setting in args.settings.split(","):
-            argv = [sys.executable, __file__, "--one", f"{setting}:{size}", "--frames",
-                    str(args.frames), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+        for setting, method in runs:
+            argv = [sys.executable, __file__, "--one", f"{setting}:{method}:{size}", "--frames",
+                    str(args.frames), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                    "--lora-rank", str(args.lora_rank)]
             argv += ["--tiny"] if args.tiny else []
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
             if proc.returncode != 0:  # out of memory is a result, not a crash of the bench
                 tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
-                results.append({"setting": setting, "size": size, "error": tail[0]})
+                results.append({"setting": setting, "method": method, "size": size,
+                                "error": tail[0]})
             else:
                 results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), file=sys.stderr)
-    print(f"{'size':>10} {'setting':>9} {'it/s':>8} {'s/it':>8} {'peak GiB':>9} {'x official':>10}")
+    print(f"{'size':>10} {'setting':>9} {'method':>6} {'trained M':>9} {'it/s':>8} {'s/it':>8} "
+          f"{'peak GiB':>9} {'x official':>10}")
     for size in map(int, args.sizes.split(",")):
         base = next((r for r in results if r["size"] == size and r["setting"] == "official"
                      and "error" not in r), None)
         for r in (r for r in results if r["size"] == size):
+            head = f"{size:>5}x{args.frames:<4} {r['setting']:>9} {r['method']:>6}"
             if "error" in r:
-                print(f"{size:>5}x{args.frames:<4} {r['setting']:>9} failed: {r['error']}")
+                print(f"{head} failed: {r['error']}")
                 continue
             ratio = r["it_per_s"] / base["it_per_s"] if base else float("nan")
             peak = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "n/a"
-            print(f"{size:>5}x{args.frames:<4} {r['setting']:>9} {r['it_per_s']:8.3f} "
-                  f"{r['s_per_it']:8.3f} {peak:>9} {ratio:10.2f}")
+            print(f"{head} {r['trainable_m']:9.1f} {r['it_per_s']:8.3f} {r['s_per_it']:8.3f} "
+                  f"{peak:>9} {ratio:10.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0 if all("error" not in r for r in results) else 1

@@ -318,6 +318,9 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> tuple[dict[str, Any], in
     if not args.json:
         print(f"{run['steps']} steps, final loss {run['final_loss']} -> "
               f"{run['paths']['motion_module']}")
+        if run["paths"].get("motion_lora"):
+            print(f"motion LoRA -> {run['paths']['motion_lora']} (ComfyUI-AnimateDiff-Evolved), "
+                  f"{run['paths']['motion_lora_diffusers']} (diffusers)")
     return run, 0
 
 

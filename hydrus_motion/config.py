@@ -286,6 +286,15 @@ class AppTrainConfig:
     prompts_file: str | None = None
     before_after: bool = True  # samples of the starting module beside the new one
     report_to: Literal["tensorboard", "wandb", "none"] = "tensorboard"
+    # -- motion LoRA (issue 15) --
+    # full: finetune the whole motion module, each night from the current one. lora: train
+    # LoRA layers on its attention (to_q/to_k/to_v/to_out) over train.motion_module, the
+    # fixed base (required), each night from that same base, so nothing drifts; the run
+    # writes motion_lora.safetensors (ComfyUI-AnimateDiff-Evolved) and
+    # motion_lora_diffusers/ besides the merged motion_module.safetensors.
+    method: Literal["full", "lora"] = "full"
+    lora_rank: int = field(default=32, metadata=_range(1, 1024))
+    lora_alpha: float = field(default=32.0, metadata=_range(1e-6, None))  # scale alpha/rank
 
 
 @dataclass(frozen=True)
@@ -376,6 +385,10 @@ def _check_relations(cfg: Config, problems: list[str]) -> None:
                         "https:// URL such as http://127.0.0.1:45869/")
     _check_caption_template(cfg.dataset.caption_template, problems)
     _check_nightly(cfg.nightly, problems)
+    if cfg.train.method == "lora" and not cfg.train.motion_module:
+        problems.append("train.method: 'lora' is not allowed without train.motion_module; "
+                        "allowed: set motion_module to the base module the LoRA trains over "
+                        "(e.g. v3_sd15_mm.ckpt), or method: full")
 
 
 def _check_caption_template(template: str, problems: list[str]) -> None:

@@ -102,3 +102,6 @@ class NightlyConfig:
     # Also copy each promoted module here as hydrus-motion-<run>.safetensors (e.g.
     # ComfyUI/models/animatediff_models); null: only under the training folder.
     publish_dir: str | None = None
+    # train.method lora: also copy each promoted run's motion LoRA here as
+    # hydrus-motion-lora-<run>.safetensors (e.g. ComfyUI/models/animatediff_motion_lora).
+    publish_lora_dir: str | None = None

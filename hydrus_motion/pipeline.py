@@ -353,8 +353,7 @@ def gate_and_promote(cfg: Config, root: Path, run_dir: Path, run: dict[str, Any]
     current = current_run(root)
     decision = gate_decision(run, current, read_run(current), cfg.nightly)
     if decision.promoted:
-        return promote_run(root, run_dir, cfg.nightly.keep_runs, cfg.nightly.publish_dir,
-                           decision)
+        return promote_run(root, run_dir, cfg.nightly, decision)
     return keep_candidate(run_dir, decision)
 
 
@@ -362,6 +361,7 @@ def eval_summary(run: dict[str, Any]) -> dict[str, Any]:
     ev = run.get("eval") or {}
     return {"before": (ev.get("before") or {}).get("loss"),
             "after": (ev.get("after") or {}).get("loss"),
+            "reference": (ev.get("reference") or {}).get("loss"),
             "clips": len(ev.get("measured") or [])}
 
 

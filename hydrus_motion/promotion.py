@@ -1,13 +1,16 @@
 """The promotion gate: a finished run becomes `current` only when it is measurably no worse.
 
     decision = gate_decision(run, current, cfg.nightly)     # pure
-    promote_run(root, run_dir, cfg)  /  keep_candidate(run_dir, decision)
+    promote_run(root, run_dir, cfg.nightly, decision)  /  keep_candidate(run_dir, decision)
 
-The figure compared is the held-out loss (trainer/evaluate.py). A nightly run starts
+The figure compared is the held-out loss (trainer/evaluate.py). A full nightly run starts
 from the current module and measures it on the run's own held-out set before step 1,
 so `eval.before` *is* the current module's figure on the same clips, noise and
-timesteps: like for like. A run that started elsewhere is compared with the current
-run's own result when both used the same held-out set, else it cannot be compared.
+timesteps: like for like. A LoRA run starts from the fixed base instead and measures the
+current module (a LoRA run's: base + its LoRA, merged) as `eval.reference`, on the same
+set, before step 1: like for like again. A run that started elsewhere is compared with
+the current run's own result when both used the same held-out set, else it cannot be
+compared.
 
 Each run's decision is kept in <run>/decision.json (the note and `status` read it), so a
 person sees why a run was kept back and can promote it (`hydrus-motion promote RUN`);
@@ -33,6 +36,7 @@ from hydrus_motion.training_runs import RUNS, current_run, make_current, read_ru
 
 log = logging.getLogger(__name__)
 DECISION = "decision.json"
+LORA_FILE = "motion_lora.safetensors"  # a LoRA run's ComfyUI-AnimateDiff-Evolved file
 
 
 class Verdict(StrEnum):
@@ -72,7 +76,10 @@ def gate_decision(run: dict[str, Any], current: Path | None,
                             new_loss=new)
     if current is None:
         return GateDecision(Verdict.PROMOTED, "there is no current module yet", new_loss=new)
-    if f"{current}{os.sep}" in str(run.get("init_module", "")):
+    reference = ev.get("reference") or {}
+    if f"{current}{os.sep}" in str(reference.get("module", "")):
+        old = _loss(reference)  # the current module, measured beside a LoRA run's base
+    elif f"{current}{os.sep}" in str(run.get("init_module", "")):
         old = _loss(ev.get("before"))  # measured on the current weights in this very run
     else:
         theirs = (current_run_json or {}).get("eval") or {}
@@ -100,20 +107,27 @@ def record_decision(run_dir: Path, decision: GateDecision) -> None:
         sort_keys=True) + "\n")
 
 
-def run_file_name(run_dir: Path) -> str:
-    """The name UIs list the module by (they pick models by file name)."""
-    return f"hydrus-motion-{run_dir.name}.safetensors"
+def run_file_name(run_dir: Path, lora: bool = False) -> str:
+    """The name UIs list the module (or motion LoRA) by; they pick models by file name."""
+    return f"hydrus-motion-{'lora-' if lora else ''}{run_dir.name}.safetensors"
 
 
 def name_run_files(run_dir: Path) -> Path | None:
-    """<run>/hydrus-motion-<id>.safetensors beside motion_module.safetensors (a hard link,
-    or a copy where links cannot be made)."""
+    """<run>/hydrus-motion-<id>.safetensors beside motion_module.safetensors, and for a
+    LoRA run <run>/hydrus-motion-lora-<id>.safetensors beside motion_lora.safetensors (hard
+    links, or copies where links cannot be made). Returns the module's."""
+    lora = run_dir / LORA_FILE
+    if lora.is_file():
+        _link_or_copy(lora, run_dir / run_file_name(run_dir, lora=True))
     source = run_dir / "motion_module.safetensors"
     if not source.is_file():
         return None
-    named = run_dir / run_file_name(run_dir)
+    return _link_or_copy(source, run_dir / run_file_name(run_dir))
+
+
+def _link_or_copy(source: Path, named: Path) -> Path:
     if not named.is_file():
-        tmp = run_dir / f".{named.name}.tmp"
+        tmp = named.with_name(f".{named.name}.tmp")
         tmp.unlink(missing_ok=True)
         try:
             os.link(source, tmp)
@@ -123,36 +137,41 @@ def name_run_files(run_dir: Path) -> Path | None:
     return named
 
 
-def publish_copy(run_dir: Path, publish_dir: str | None) -> Path | None:
-    """Copy the run's module into the user's models folder (nightly.publish_dir)."""
-    if not publish_dir:
+def publish_copy(run_dir: Path, publish_dir: str | None, lora: bool = False) -> Path | None:
+    """Copy the run's module (nightly.publish_dir), or its motion LoRA
+    (nightly.publish_lora_dir; runs without one: nothing), into the user's models folder."""
+    source = run_dir / (LORA_FILE if lora else "motion_module.safetensors")
+    if not publish_dir or not source.is_file():
         return None
     folder = Path(publish_dir).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / run_file_name(run_dir)
+    target = folder / run_file_name(run_dir, lora)
     tmp = folder / f".{target.name}.tmp-{os.getpid()}"
-    shutil.copyfile(run_dir / "motion_module.safetensors", tmp)
+    shutil.copyfile(source, tmp)
     usual_permissions(tmp)
     os.replace(tmp, target)
     return target
 
 
-def promote_run(root: Path, run_dir: Path, keep: int, publish_dir: str | None,
+def promote_run(root: Path, run_dir: Path, nightly: NightlyConfig,
                 decision: GateDecision) -> dict[str, Any]:
-    """Make a finished run current (atomic link switch), name its files, copy it to the
-    user's folder, and record why. Returns what changed, for the run history."""
+    """Make a finished run current (atomic link switch), name its files, copy them to the
+    user's folders, and record why. Returns what changed, for the run history."""
     if read_run(run_dir) is None:
         raise UsageError(f"{run_dir}: not a finished training run (no run.json)",
                          hint="hydrus-motion status lists the runs")
     previous = current_run(root)
     named = name_run_files(run_dir)
     record_decision(run_dir, decision)
-    make_current(root, run_dir, keep)
-    copied = publish_copy(run_dir, publish_dir)
+    make_current(root, run_dir, nightly.keep_runs)
+    copied = publish_copy(run_dir, nightly.publish_dir)
+    copied_lora = publish_copy(run_dir, nightly.publish_lora_dir, lora=True)
     log.info("training: run %s is current (%s)", run_dir.name, decision.reason)
     return {"run": run_dir.name, "previous": previous.name if previous else None,
             "named": str(named) if named else None,
-            "published_to": str(copied) if copied else None, **decision.as_dict()}
+            "published_to": str(copied) if copied else None,
+            "lora_published_to": str(copied_lora) if copied_lora else None,
+            **decision.as_dict()}
 
 
 def keep_candidate(run_dir: Path, decision: GateDecision) -> dict[str, Any]:
@@ -209,8 +228,7 @@ def promote_by_hand(cfg, spec: str) -> dict[str, Any]:
     try:
         runs = RunLog(store)
         run_id = runs.start("promote")
-        result = promote_run(root, run_dir, cfg.nightly.keep_runs, cfg.nightly.publish_dir,
-                             decision)
+        result = promote_run(root, run_dir, cfg.nightly, decision)
         runs.finish(run_id, RunOutcome.OK, details={"promotion": result})
     finally:
         store.close()

@@ -27,9 +27,10 @@ log = logging.getLogger("hydrus_motion.train")
 TRAIN_MODULES = ("torch", "diffusers", "accelerate", "transformers", "safetensors")
 
 
-def run_config(cfg: Config, dataset_dir: Path, out_dir: Path,
-               max_steps: int | None = None) -> dict[str, Any]:
-    """The trainer's RUN.yaml content for this config (overrides file merged on top)."""
+def run_config(cfg: Config, dataset_dir: Path, out_dir: Path, max_steps: int | None = None,
+               reference: Path | None = None) -> dict[str, Any]:
+    """The trainer's RUN.yaml content for this config (overrides file merged on top);
+    `reference`: a motion module the run also measures on its held-out set (the gate's)."""
     t = cfg.train
     if not t.pretrained_model:
         raise UsageError("train.pretrained_model is not set",
@@ -46,9 +47,11 @@ def run_config(cfg: Config, dataset_dir: Path, out_dir: Path,
                   "gradient_accumulation": t.gradient_accumulation,
                   "learning_rate": t.learning_rate, "mixed_precision": t.mixed_precision,
                   "gradient_checkpointing": t.gradient_checkpointing, "cache": t.cache,
-                  "ema": t.ema, "seed": t.seed, "report_to": t.report_to},
+                  "ema": t.ema, "seed": t.seed, "report_to": t.report_to,
+                  "method": t.method, "lora_rank": t.lora_rank, "lora_alpha": t.lora_alpha},
         "checkpoints": {"every_steps": t.checkpoint_every, "limit": t.checkpoint_limit},
-        "eval": {"holdout": t.holdout, "timesteps": t.eval_timesteps},
+        "eval": {"holdout": t.holdout, "timesteps": t.eval_timesteps,
+                 "reference": str(reference) if reference else None},
         "validation": {"prompts": validation_prompts(t),
                        "num_inference_steps": t.validation_steps,
                        "before_after": t.before_after},
@@ -94,9 +97,11 @@ def read_prompts_file(path: Path) -> list[Any]:
 
 
 def run_training(cfg: Config, dataset_dir: Path, out_dir: Path, resume: str | None = None,
-                 max_steps: int | None = None) -> dict[str, Any]:
+                 max_steps: int | None = None, reference: Path | None = None
+                 ) -> dict[str, Any]:
     """Train once; returns run.json's content plus `paths`. Raises HydrusMotionError."""
-    missing = [m for m in TRAIN_MODULES if importlib.util.find_spec(m) is None]
+    needed = TRAIN_MODULES + (("peft",) if cfg.train.method == "lora" else ())
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
         raise MissingExtra("training", "train", missing[0])
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
@@ -107,7 +112,7 @@ def run_training(cfg: Config, dataset_dir: Path, out_dir: Path, resume: str | No
     if not resume and any((out_dir / "checkpoints").glob("checkpoint-*")):
         raise UsageError(f"{out_dir}: holds checkpoints of an earlier run",
                          hint="continue it with --resume latest, or use a new --out folder")
-    run = run_config(cfg, dataset_dir, out_dir, max_steps)
+    run = run_config(cfg, dataset_dir, out_dir, max_steps, reference)
     _check_run_config(run)
     out_dir.mkdir(parents=True, exist_ok=True)
     run_yaml = _write_run_yaml(out_dir, run)
@@ -129,7 +134,9 @@ def run_training(cfg: Config, dataset_dir: Path, out_dir: Path, resume: str | No
     run["paths"] = {"out": str(out_dir), "run_yaml": str(run_yaml),
                     "run_json": str(out_dir / "run.json"),
                     "motion_module": run["outputs"]["motion_module"],
-                    "motion_adapter": run["outputs"]["motion_adapter"]}
+                    "motion_adapter": run["outputs"]["motion_adapter"],
+                    "motion_lora": run["outputs"].get("motion_lora"),
+                    "motion_lora_diffusers": run["outputs"].get("motion_lora_diffusers")}
     return run
 
 
@@ -153,14 +160,18 @@ def run_trainer_process(argv: list[str], timeout_s: float, out_dir: Path,
 
 def train_for_nightly(cfg: Config, dataset_dir: Path, run_dir: Path, *, resume: bool,
                       init_module: Path | None, sample_prompts: int) -> dict[str, Any]:
-    """One nightly run: from the current checkpoint's weights when there is one, with the
-    captions of a few dataset clips as sample prompts unless prompts are configured."""
+    """One nightly run, with the captions of a few dataset clips as sample prompts unless
+    prompts are configured. `init_module` is the current checkpoint's module: a full run
+    starts from it; a LoRA run starts from the fixed train.motion_module (no stacking of
+    nights) and measures the current module beside it, for the gate."""
     t = cfg.train
     prompts = t.validation_prompts or tuple(_captions(dataset_dir, sample_prompts))
+    lora = t.method == "lora"
     train = dataclasses.replace(t, validation_prompts=prompts, motion_module=(
-        str(init_module) if init_module is not None else t.motion_module))
+        str(init_module) if init_module is not None and not lora else t.motion_module))
     return run_training(dataclasses.replace(cfg, train=train), dataset_dir, run_dir,
-                        resume="latest" if resume else None)
+                        resume="latest" if resume else None,
+                        reference=init_module if lora else None)
 
 
 def _captions(dataset_dir: Path, count: int) -> list[str]:

@@ -140,3 +140,29 @@ def test_the_prompts_file_gives_prompts_negatives_and_seeds_to_the_run(tmp_path)
     missing = dataclasses.replace(cfg.train, prompts_file=str(tmp_path / "none.txt"))
     with pytest.raises(UsageError, match="cannot read train.prompts_file"):
         run_config(dataclasses.replace(cfg, train=missing), tmp_path / "ds", tmp_path / "out")
+
+
+def test_lora_settings_reach_the_run_config_and_need_a_base_module(tmp_path):
+    from hydrus_motion.config import AppTrainConfig, Config, load_config
+    from hydrus_motion.errors import ConfigError
+    from hydrus_motion.train import run_config
+    from trainer.config import run_config_from_dict
+
+    base = tmp_path / "v3_sd15_mm.safetensors"
+    cfg = Config(train=AppTrainConfig(pretrained_model=str(tmp_path), motion_module=str(base),
+                                   method="lora", lora_rank=8, lora_alpha=4.0))
+    current = tmp_path / "runs" / "1" / "motion_module.safetensors"
+    run = run_config(cfg, tmp_path / "ds", tmp_path / "out", reference=current)
+    parsed = run_config_from_dict(run)
+    assert (parsed.train.method, parsed.train.lora_rank, parsed.train.lora_alpha) == \
+        ("lora", 8, 4.0)
+    assert parsed.motion_module == str(base) and parsed.eval.reference == str(current)
+    assert run_config(Config(train=AppTrainConfig(pretrained_model=str(tmp_path))),
+                      tmp_path / "ds", tmp_path / "out")["eval"]["reference"] is None
+    config = tmp_path / "config.yaml"
+    config.write_text("train:\n  method: lora\n  lora_rank: 0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    text = str(caught.value)
+    assert "train.method: 'lora' is not allowed without train.motion_module" in text
+    assert "train.lora_rank: 0" in text

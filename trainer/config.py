@@ -74,6 +74,11 @@ class TrainConfig:
     ema_decay: float = _r(0.9999, 0, 1)
     seed: int = _r(42, 0)
     report_to: Literal["tensorboard", "wandb", "none"] = "tensorboard"
+    # full: finetune the motion modules; lora: LoRA layers on their attention (to_q, to_k,
+    # to_v, to_out) over the fixed motion_module, which stays unchanged (trainer/lora.py)
+    method: Literal["full", "lora"] = "full"
+    lora_rank: int = _r(32, 1, 1024)
+    lora_alpha: float = _r(32.0, 0, None, open_lo=True)  # scale alpha/rank, folded into up
 
 
 @dataclass
@@ -91,6 +96,9 @@ class EvalConfig:
     timesteps: int = _r(8, 1, 1000)       # fixed timesteps spread over the schedule
     bands: int = _r(4, 1, 100)            # timestep bands reported besides the overall loss
     seed: int = _r(0, 0)                  # noise per clip from (seed, videoid), not the run's
+    # a motion module measured on the same set before step 1 besides the starting weights
+    # (the nightly job: the current module, when a LoRA run starts from the fixed base)
+    reference: str | None = None
 
 
 @dataclass
@@ -151,6 +159,10 @@ def run_config_from_dict(data: dict, source: str = "run config") -> RunConfig:
     if cfg.noise.beta_end <= cfg.noise.beta_start:
         problems.append(f"noise.beta_end: {cfg.noise.beta_end} must be above beta_start "
                         f"({cfg.noise.beta_start})")
+    if cfg.train.method == "lora" and not cfg.motion_module:
+        problems.append("train.method: lora needs motion_module, the fixed base module the "
+                        "LoRA is trained over (a fresh module's zero proj_out would pass it "
+                        "no gradient)")
     if cfg.eval.bands > cfg.eval.timesteps:
         problems.append(f"eval.bands: {cfg.eval.bands} is more than eval.timesteps "
                         f"({cfg.eval.timesteps}); each band needs a timestep")

@@ -126,6 +126,33 @@ def evaluate(unet, evalset: EvalSet, scheduler, cfg, weight_dtype, device) -> di
             "clips": len(evalset.videoids), "timesteps": steps, "set_id": evalset.set_id}
 
 
+def measure_reference(path, module: str, state: dict, unet, evalset: EvalSet, scheduler,
+                      cfg, weight_dtype, device) -> dict | None:
+    """{module, **figures} of another motion module (`state`) on this run's held-out set,
+    put in place of the UNet's for the measurement (LoRA layers off) and taken out again.
+    Kept in `path` so a resumed run reports the same figure; None when it does not fit."""
+    import json
+
+    from trainer.lora import motion_weights
+
+    kept = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if kept and kept.get("set_id") == evalset.set_id and kept.get("module") == module:
+        return kept
+    try:
+        with motion_weights(unet, state):
+            figures = evaluate(unet, evalset, scheduler, cfg, weight_dtype, device)
+    except ValueError as exc:  # another architecture: no like-for-like figure
+        log.warning("eval.reference %s not measured: %s", module, exc)
+        return None
+    if figures is None:
+        return None
+    figures = {"module": module, **figures}
+    from trainer.export import write_json
+
+    write_json(path, figures)
+    return figures
+
+
 def log_figures(accelerator, figures: dict | None, when: str, step: int) -> None:
     """eval/<when>/loss and one eval/<when>/t<from>-<to> per band into the trackers."""
     if figures is None:

@@ -1,4 +1,5 @@
-"""Publish a run's outputs: motion_module.safetensors, motion_adapter/, run.json.
+"""Publish a run's outputs: motion_module.safetensors, motion_adapter/, run.json (and a
+LoRA run's motion_lora.safetensors + motion_lora_diffusers/).
 
 Every file is written under a temporary name and renamed into place, so a killed run
 leaves the previous complete output or none, never half a file. The original-layout
@@ -74,6 +75,46 @@ def publish_adapter(diffusers_state: dict, adapter_config: dict, out_dir: Path) 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def publish_lora(lora: dict, module_state: dict, out_dir: Path,
+                 metadata: dict | None = None) -> tuple[Path, Path]:
+    """A LoRA run's two files: motion_lora.safetensors (original MotionLoRA keys, what
+    ComfyUI-AnimateDiff-Evolved loads) and motion_lora_diffusers/ (what diffusers'
+    load_lora_weights loads), both fp32 with alpha/rank folded into `up`; each checked
+    against the motion module (`module_state`, diffusers names) first."""
+    from safetensors.torch import save_file
+
+    from trainer.lora import (
+        DIFFUSERS_DIR,
+        DIFFUSERS_FILE,
+        EVOLVED_FILE,
+        diffusers_layout,
+        evolved_layout,
+    )
+    from trainer.selfcheck import check_diffusers_lora, check_evolved_lora
+
+    evolved, diffusers = evolved_layout(lora), diffusers_layout(lora)
+    problems = check_evolved_lora(evolved, original_layout(module_state, "fp32")) + \
+        check_diffusers_lora(diffusers, module_state)
+    if problems:
+        raise ExportError("refusing to publish the motion LoRA:\n"
+                          + "\n".join(f"  - {p}" for p in problems))
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    target = Path(out_dir) / EVOLVED_FILE
+    with _temp_beside(target) as tmp:
+        save_file(evolved, str(tmp), metadata=meta)
+        _publish(tmp, target)
+    folder = Path(out_dir) / DIFFUSERS_DIR
+    staging = Path(tempfile.mkdtemp(prefix=f".{DIFFUSERS_DIR}.", dir=out_dir))
+    try:
+        save_file(diffusers, str(staging / DIFFUSERS_FILE), metadata=meta)
+        os.chmod(staging / DIFFUSERS_FILE, 0o666 & ~_umask())
+        staging.chmod(0o777 & ~_umask())
+        _swap_dir(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target, folder
 
 
 def write_json(path: Path, data: dict) -> Path:

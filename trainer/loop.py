@@ -1,7 +1,9 @@
 """The training loop, on accelerate, in the shape of diffusers' train_text_to_image.py.
 
-Only motion-module parameters train. One timestep per clip shared by all its frames, the
-caption embedding repeated per frame, MSE on epsilon (or v): the official recipe.
+Only motion-module parameters train (train.method full), or only LoRA layers on their
+attention over the fixed starting module (lora; trainer/lora.py). One timestep per clip
+shared by all its frames, the caption embedding repeated per frame, MSE on epsilon (or v):
+the official recipe.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from trainer import checkpoints as ckpt
 from trainer.cache import CachedDataset, build_latent_cache, build_text_cache, encode_text
 from trainer.config import RunConfig, RunConfigError, as_dict
 from trainer.data import BucketBatches, ClipDataset, DatasetError, dataset_id, load_clips
-from trainer.evaluate import build_eval_set, evaluate, log_figures, split_holdout
+from trainer.evaluate import (
+    build_eval_set,
+    evaluate,
+    log_figures,
+    measure_reference,
+    split_holdout,
+)
 from trainer.models import (
     adapter_variant,
     checkpoint_motion_modules,
@@ -62,7 +70,12 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
         raise RunConfigError(f"data.frames: {cfg.data.frames} is more than the motion module's "
                              f"position table holds ({adapter_config['motion_max_seq_length']})")
     unet = motion_unet(base.unet, adapter)
+    # a LoRA run's fixed base as loaded (fp32, on the CPU): the merged module is built on it
+    base_state = adapter.state_dict() if t.method == "lora" else None
     del adapter
+    reference = None  # eval.reference's tensors: the gate's figure for a LoRA run
+    if cfg.eval.reference:
+        reference = load_adapter(cfg.eval.reference, base.unet)[0].state_dict()
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(t.mixed_precision,
                                                                       torch.float32)
     device = accelerator.device
@@ -71,11 +84,15 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     text_encoder.requires_grad_(False)
     if t.half_frozen_weights:
         unet.to(weight_dtype)
-    for module in motion_modules(unet):
+    for module in motion_modules(unet) if t.method == "full" else ():
         module.to(torch.float32)  # trainable weights (and the pe tables) stay fp32
     if t.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
         checkpoint_motion_modules(unet)
+    if t.method == "lora":  # freezes the rest, the motion modules included
+        from trainer.lora import add_motion_lora
+
+        add_motion_lora(unet, t.lora_rank, t.lora_alpha)
     vae.to(device, weight_dtype)
     text_encoder.to(device, weight_dtype)
 
@@ -145,6 +162,11 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
         accelerator.init_trackers("trainer", config=_flat_hparams(cfg))
     before = _eval_before(out, resume_dir, accelerator, unet, evalset, scheduler, cfg,
                           weight_dtype, device)
+    if reference is not None:
+        reference = measure_reference(out / "eval_reference.json", cfg.eval.reference,
+                                      reference, accelerator.unwrap_model(unet), evalset,
+                                      scheduler, cfg, weight_dtype, device)
+        log_figures(accelerator, reference, "reference", 0)
     v = cfg.validation
     if v.prompts and v.before_after and resume_dir is None and accelerator.is_main_process:
         from trainer.samples import render_samples
@@ -202,12 +224,14 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
         with _ema_weights(ema, params):
             after = evaluate(unet, evalset, scheduler, cfg, weight_dtype, device)
         log_figures(accelerator, after, "after", step)
-        state = _final_state(accelerator.unwrap_model(unet), ema, params)
+        state, lora = _final_state(accelerator.unwrap_model(unet), ema, params, t,
+                                   base_state)
         result = publish_run(cfg, out, state, adapter_config, adapter_variant(adapter_config),
                              init_desc, dataset_id(dataset_dir), step, skipped, started,
                              resume_dir, (vae, text_encoder, tokenizer,
                                           accelerator.unwrap_model(unet), ema, params),
-                             _eval_record(cfg, held, evalset, before, after))
+                             _eval_record(cfg, held, evalset, before, after, reference),
+                             lora=lora)
     accelerator.end_training()
     return result
 
@@ -288,15 +312,16 @@ def _eval_before(out: Path, resume_dir, accelerator, unet, evalset, scheduler, c
     return figures
 
 
-def _eval_record(cfg: RunConfig, held: list, evalset, before, after) -> dict:
-    """run.json's eval: the held-out set and the two measurements."""
+def _eval_record(cfg: RunConfig, held: list, evalset, before, after,
+                 reference: dict | None = None) -> dict:
+    """run.json's eval: the held-out set, the two measurements (and the reference's)."""
     change = None
     if before and after:
         change = (after["loss"] - before["loss"]) / before["loss"] if before["loss"] else None
     return {"holdout": cfg.eval.holdout, "held_out": len(held),
             "measured": list(evalset.videoids), "set_id": evalset.set_id,
             "problems": list(evalset.problems), "before": before, "after": after,
-            "relative_change": change}
+            "relative_change": change, "reference": reference}
 
 
 class _ema_weights:
@@ -327,15 +352,17 @@ def _trackers(report_to: str):
     return report_to
 
 
-def _final_state(unet, ema, params) -> dict:
-    """Motion-module tensors to publish (the EMA weights when EMA is on)."""
-    if ema is None:
-        return {k: v.detach().cpu().clone() for k, v in motion_state_dict(unet).items()}
-    ema.store(params)
-    ema.copy_to(params)
-    state = {k: v.detach().cpu().clone() for k, v in motion_state_dict(unet).items()}
-    ema.restore(params)
-    return state
+def _final_state(unet, ema, params, t, base_state) -> tuple[dict, dict | None]:
+    """(motion-module tensors to publish, the LoRA's or None), the EMA weights when EMA is
+    on. A LoRA run publishes the base with the LoRA merged in as its motion module (the
+    base as loaded: in the UNet it may be half, like every frozen weight)."""
+    with _ema_weights(ema, params):
+        if t.method != "lora":
+            return {k: v.detach().cpu().clone() for k, v in motion_state_dict(unet).items()}, None
+        from trainer.lora import lora_state, merged_state
+
+        lora = lora_state(unet, t.lora_alpha / t.lora_rank)
+        return merged_state(base_state, lora), lora
 
 
 def _flat_hparams(cfg: RunConfig) -> dict:

@@ -1,5 +1,10 @@
 """The end of a run: motion_module.safetensors, motion_adapter/, samples/, then run.json.
 
+A LoRA run (train.method lora) also writes its LoRA in both formats beside them:
+motion_lora.safetensors (ComfyUI-AnimateDiff-Evolved, original MotionLoRA keys) and
+motion_lora_diffusers/pytorch_lora_weights.safetensors (diffusers' load_lora_weights);
+its motion_module.safetensors is the fixed base with the LoRA merged in.
+
 run.json is written last, so its presence means every other output of that run is
 complete (the nightly job and `hydrus-motion train` read it).
 """
@@ -13,7 +18,7 @@ from pathlib import Path
 from trainer import __version__
 from trainer import checkpoints as ckpt
 from trainer.config import RunConfig, as_dict
-from trainer.export import publish_adapter, publish_motion_module, write_json
+from trainer.export import publish_adapter, publish_lora, publish_motion_module, write_json
 
 log = logging.getLogger("trainer")
 
@@ -21,13 +26,21 @@ log = logging.getLogger("trainer")
 def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, variant: str,
                 init_desc: str, dataset_id: str, step: int, skipped: list[str],
                 started: float, resume_dir: Path | None, parts: tuple,
-                evaluation: dict | None = None) -> dict:
+                evaluation: dict | None = None, lora: dict | None = None) -> dict:
     loss = ckpt.final_loss(out, step)
     meta = {"format": "animatediff-motion-module", "variant": variant, "steps": step,
             "trainer": f"hydrus-motion trainer {__version__}"}
     module = publish_motion_module(state, variant, out, cfg.export_dtype, meta)
     adapter = publish_adapter(state, adapter_config, out)
     log.info("published %s (%s-style) and %s", module, variant, adapter)
+    lora_files = (None, None)
+    if lora is not None:
+        t = cfg.train
+        lora_files = publish_lora(lora, state, out, {
+            **meta, "format": "animatediff-motion-lora", "rank": t.lora_rank,
+            "alpha": t.lora_alpha, "alpha_folded_into_up": True,
+            "base_module": cfg.motion_module})
+        log.info("published the motion LoRA: %s and %s", *lora_files)
     samples, compare, sample_error = [], [], None
     if cfg.validation.prompts:
         from trainer.samples import render_samples, side_by_side
@@ -57,6 +70,7 @@ def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, va
         "base_model": str(cfg.pretrained_model),
         "init_module": init_desc,
         "variant": variant,
+        "method": cfg.train.method,
         "steps": step,
         "final_loss": loss,
         "hyperparameters": {k: as_dict(cfg)[k] for k in ("data", "noise", "train")},
@@ -65,7 +79,9 @@ def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, va
         "resumed_from": str(resume_dir) if resume_dir else None,
         "outputs": {"motion_module": str(module), "motion_adapter": str(adapter),
                     "samples": samples, "compare": compare, "loss_curve": curve,
-                    "sample_error": sample_error},
+                    "sample_error": sample_error,
+                    "motion_lora": str(lora_files[0]) if lora_files[0] else None,
+                    "motion_lora_diffusers": str(lora_files[1]) if lora_files[1] else None},
         "started_at": _iso(started),
         "finished_at": _iso(time.time()),
     }

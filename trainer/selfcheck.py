@@ -1,4 +1,4 @@
-"""Would each UI load this motion_module.safetensors, and as the version we meant?
+"""Would each UI load this motion_module.safetensors (or motion LoRA), as what we meant?
 
 Re-implements the detection rules of ComfyUI-AnimateDiff-Evolved, the A1111 extension
 and diffusers' single-file loader as the reference describes them (shared/reference/
@@ -118,23 +118,147 @@ def check_exported(state: dict, variant: str) -> list[str]:
     return problems
 
 
+def check_evolved_lora(lora: dict, module: dict | None = None) -> list[str]:
+    """Problems that would stop ComfyUI-AnimateDiff-Evolved (or AnimateDiff's own loader)
+    applying `lora` (original MotionLoRA keys) to `module` (original motion-module keys,
+    when given), as ADE's load_motion_lora_as_patches maps them."""
+    import torch
+
+    from trainer.lora import EVOLVED_KEY, ade_model_key
+
+    if not lora:
+        return ["no tensors: ADE refuses a LoRA without temporal keys"]
+    problems = _tensor_problems(lora)
+    odd = [k for k in lora if not EVOLVED_KEY.match(k)]
+    if odd:
+        problems.append(f"{len(odd)} key(s) outside the MotionLoRA scheme, e.g. {odd[0]}")
+    half = [k for k, v in lora.items() if isinstance(v, torch.Tensor) and
+            v.dtype != torch.float32]
+    if half:
+        problems.append(f"not fp32 (MotionLoRA files are): {half[0]} is {lora[half[0]].dtype}")
+    downs = {k: k.replace(".down.", ".up.") for k in lora if k.endswith(".down.weight")}
+    problems += _pair_problems(lora, downs, "down", "up")
+    if module is None:
+        return problems
+    attention = {k for k in module if ".attention_blocks." in k and k.endswith(
+        ("to_q.weight", "to_k.weight", "to_v.weight", "to_out.0.weight"))}
+    patched = {}
+    for down, up in downs.items():
+        if up in lora and ("mid_block" not in down or any(k.startswith("mid_block.")
+                                                          for k in module)):
+            patched[ade_model_key(down)] = (lora[up].shape[0], lora[down].shape[1])
+    problems += _fit_problems(patched, {k: tuple(module[k].shape) for k in attention}, "ADE")
+    return problems
+
+
+def check_diffusers_lora(lora: dict, module: dict | None = None) -> list[str]:
+    """Problems that would stop `AnimateDiffPipeline.load_lora_weights` putting `lora`
+    (unet.-prefixed peft keys) on the motion modules (diffusers names, when given)."""
+    from trainer.lora import DIFFUSERS_KEY
+
+    if not lora:
+        return ["no tensors"]
+    problems = _tensor_problems(lora)
+    odd = [k for k in lora if not (k.startswith("unet.") and DIFFUSERS_KEY.match(k[5:]))]
+    if odd:
+        problems.append(f"{len(odd)} key(s) not unet.<motion attention>.lora_A|B.weight, "
+                        f"e.g. {odd[0]}")
+    downs = {k: k.replace(".lora_A.", ".lora_B.") for k in lora if ".lora_A." in k}
+    problems += _pair_problems(lora, downs, "lora_A", "lora_B")
+    if module is None:
+        return problems
+    attention = {k for k in module if ".motion_modules." in k and ".attn" in k and k.endswith(
+        ("to_q.weight", "to_k.weight", "to_v.weight", "to_out.0.weight"))}
+    patched = {down[5:].replace(".lora_A.weight", ".weight"):
+               (lora[up].shape[0], lora[down].shape[1]) for down, up in downs.items()
+               if up in lora}
+    problems += _fit_problems(patched, {k: tuple(module[k].shape) for k in attention},
+                              "diffusers")
+    return problems
+
+
+def _tensor_problems(state: dict) -> list[str]:
+    import torch
+
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    return [f"non-tensor entries: {bad[:3]}"] if bad else []
+
+
+def _pair_problems(lora: dict, pairs: dict, down: str, up: str) -> list[str]:
+    problems = []
+    alone = [d for d, u in pairs.items() if u not in lora]
+    alone += [k for k in lora if f".{up}." in k and k.replace(f".{up}.", f".{down}.")
+              not in lora]
+    if alone:
+        problems.append(f"{len(alone)} {down}/{up} tensor(s) without their pair, "
+                        f"e.g. {alone[0]}")
+    ranks = {lora[d].shape[0] for d, u in pairs.items() if u in lora and lora[d].ndim == 2}
+    wrong = [d for d, u in pairs.items() if u in lora and (
+        lora[d].ndim != 2 or lora[u].ndim != 2 or lora[u].shape[1] != lora[d].shape[0])]
+    if wrong:
+        problems.append(f"{len(wrong)} pair(s) whose {up} @ {down} is not defined, "
+                        f"e.g. {wrong[0]}")
+    if len(ranks) > 1:
+        problems.append(f"more than one rank: {sorted(ranks)}")
+    return problems
+
+
+def _fit_problems(patched: dict, attention: dict, loader: str) -> list[str]:
+    """`patched` {module key: up @ down shape} against the module's attention weights."""
+    problems = []
+    unknown = sorted(set(patched) - set(attention))
+    if unknown:
+        problems.append(f"{loader} maps {len(unknown)} LoRA layer(s) onto no module weight, "
+                        f"e.g. {unknown[0]}")
+    wrong = [k for k in patched if k in attention and patched[k] != attention[k]]
+    if wrong:
+        problems.append(f"{len(wrong)} LoRA layer(s) of the wrong shape, e.g. {wrong[0]}: "
+                        f"{patched[wrong[0]]} vs {attention[wrong[0]]}")
+    bare = sorted(set(attention) - set(patched))
+    if bare:
+        problems.append(f"{len(bare)} motion attention weight(s) without a LoRA layer, "
+                        f"e.g. {bare[0]}")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m trainer.selfcheck FILE`: what each UI would load FILE as; exit 1 on problems."""
+    """`python -m trainer.selfcheck FILE [--module MM]`: what each UI would load FILE as
+    (a motion module, or a motion LoRA in either format); exit 1 on problems."""
     import argparse
     import json
 
     parser = argparse.ArgumentParser(prog="python -m trainer.selfcheck")
-    parser.add_argument("file", help="motion module .safetensors or .ckpt")
+    parser.add_argument("file", help="motion module or motion LoRA (.safetensors or .ckpt; a "
+                                     "diffusers LoRA folder works too)")
     parser.add_argument("--variant", choices=("v1", "v2", "v3"),
                         help="the version it must load as (default: what diffusers detects)")
+    parser.add_argument("--module", help="motion LoRAs: the motion module they go on (the "
+                                         "base); its shapes are checked too")
     args = parser.parse_args(argv)
     from pathlib import Path
 
-    from trainer.convert import strip_container
+    from trainer.convert import original_to_diffusers, strip_container
+    from trainer.lora import DIFFUSERS_FILE
     from trainer.models import read_state_file
 
-    raw = read_state_file(Path(args.file))
+    path = Path(args.file)
+    raw = read_state_file(path / DIFFUSERS_FILE if path.is_dir() else path)
     state = raw.get("state_dict", raw) if isinstance(raw, dict) else {}
+    if any("_lora." in k or ".lora_A." in k for k in state):
+        module = None
+        if args.module:
+            module = strip_container(read_state_file(Path(args.module)))
+        evolved = not any(".lora_A." in k for k in state)
+        if evolved:
+            problems = check_evolved_lora(state, module)
+        else:
+            problems = check_diffusers_lora(
+                state, original_to_diffusers(module) if module is not None else None)
+        print(json.dumps({"file": args.file, "format": "motion LoRA, " + (
+            "original / ComfyUI-AnimateDiff-Evolved" if evolved else "diffusers"),
+            "layers": sum(1 for k in state if k.endswith((".down.weight", ".lora_A.weight"))),
+            "checked_against": args.module, "problems": problems}, indent=2))
+        return 1 if problems else 0
     versions = detect_versions(state)
     variant = args.variant or versions["diffusers"] or "v3"
     problems = check_exported(state, variant)

@@ -53,6 +53,11 @@ def run_summary(run: Mapping[str, Any], run_id: str) -> str:
              f"started from: {run.get('init_module', '?')}",
              f"finished: {run.get('finished_at', '?')}",
              _heldout_line(run.get("eval") or {})]
+    if run.get("method") == "lora":
+        t = (run.get("hyperparameters") or {}).get("train") or {}
+        lines.append(f"motion LoRA: rank {t.get('lora_rank', '?')}, alpha "
+                     f"{t.get('lora_alpha', '?')}, over the fixed base it started from "
+                     "(motion_lora.safetensors; motion_module.safetensors has it merged in)")
     decision = run.get("decision")
     if decision:
         lines.append(f"promoted: {decision.get('reason')}" if decision.get("promoted") else
@@ -71,6 +76,9 @@ def _heldout_line(ev: Mapping[str, Any]) -> str:
     text = f"held-out loss: {after:.5f} on {len(ev.get('measured') or [])} clip(s)"
     if isinstance(before, (int, float)) and before:
         text += f", from {before:.5f} at the start ({(after - before) / before:+.1%})"
+    reference = (ev.get("reference") or {}).get("loss")
+    if isinstance(reference, (int, float)):
+        text += f"; the current module: {reference:.5f}"
     return text
 
 
