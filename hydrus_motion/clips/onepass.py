@@ -32,6 +32,7 @@ import subprocess
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from hydrus_motion.clips.batch import crop_args, output_size
@@ -104,6 +105,7 @@ class _Encoder:
     start: Start
     path: Path
     tool: StreamingTool
+    rate: Fraction  # frames per second it is encoded at (constant)
     times: list[float] = field(default_factory=list)
     end_frame: int = 0
 
@@ -135,8 +137,7 @@ class OnePassCutter:
         out_dir = Path(out_dir)
         try:
             with temp_dir_beside(out_dir) as scratch:
-                made = _Encoders(self, info, scratch, info.fps * ratio if ratio else info.fps,
-                                 full.chain)
+                made = _Encoders(self, info, scratch, ratio, full.chain)
                 buffer: deque[tuple[int, float, bytes]] = deque()
                 try:
                     for frame, picture in decode_with_full(
@@ -194,11 +195,13 @@ class OnePassCutter:
 class _Encoders:
     """The clips' encoder processes, driven by the router's actions."""
 
-    def __init__(self, owner: OnePassCutter, info: VideoInfo, scratch: Path, fps, chain):
+    def __init__(self, owner: OnePassCutter, info: VideoInfo, scratch: Path, ratio, chain):
         self.cfg = owner.cfg
         self.info = info
+        fps = info.fps * ratio if ratio else info.fps
         self.scratch = scratch
         self.fps = fps  # output frame rate
+        self.ratio = ratio
         self.chain = chain
         self.running: dict[int, _Encoder] = {}
         self.finishing: deque[_Encoder] = deque()
@@ -208,7 +211,7 @@ class _Encoders:
     def apply(self, actions: list[Action], buffer: deque) -> None:
         for action in actions:
             if isinstance(action, Start):
-                self.running[action.clip] = self._start(action)
+                self.running[action.clip] = self._start(action, self._rate(action, buffer))
             elif isinstance(action, Feed):
                 encoder = self.running[action.clip]
                 index, time, picture = buffer[action.frame - buffer[0][0]]
@@ -238,7 +241,21 @@ class _Encoders:
         self.running.clear()
         self.finishing.clear()
 
-    def _start(self, start: Start) -> _Encoder:
+    def _rate(self, start: Start, buffer: deque) -> Fraction:
+        """The constant rate a clip is encoded at: the output rate when resampling, else
+        the source's, or for a VFR source the rate its frames in the buffer show (a phone
+        video at a steady 30 fps after a slow start); `_even` checks it held."""
+        if self.ratio is not None:
+            return self.fps
+        times = [t for index, t, _ in buffer if index >= start.start_frame]
+        if len(times) < 2 or times[-1] <= times[0]:
+            return self.fps
+        step = (times[-1] - times[0]) / (len(times) - 1)
+        if abs(step * self.fps - 1) <= _EVEN:
+            return self.fps
+        return Fraction(1 / step).limit_denominator(1001)
+
+    def _start(self, start: Start, rate: Fraction) -> _Encoder:
         info, enc = self.info, self.cfg.encode
         width, height = info.coded_size or (info.width, info.height)
         crop = start.crop
@@ -251,12 +268,12 @@ class _Encoders:
         argv = [find_tool(self.cfg.tools.ffmpeg), "-hide_banner", "-nostdin", "-nostats",
                 "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", info.pix_fmt,
                 "-s", f"{width}x{height}",
-                "-framerate", f"{self.fps.numerator}/{self.fps.denominator}",
+                "-framerate", f"{rate.numerator}/{rate.denominator}",
                 "-i", "pipe:0", "-vf", ",".join(steps), *codec_argv(enc),
                 "-fps_mode", "passthrough", "-map_metadata", "-1", "-an", "-sn", "-dn",
                 "-movflags", "+faststart", "-f", "mp4", "-y", ffmpeg_path_arg(path)]
         tool = StreamingTool(argv, timeout_s=self.cfg.tools.timeout_s, stdin=subprocess.PIPE)
-        return _Encoder(start, path, tool)
+        return _Encoder(start, path, tool, rate)
 
     def _write(self, encoder: _Encoder, picture: bytes) -> None:
         try:
@@ -284,16 +301,16 @@ class _Encoders:
                         "cut again", self.info.path.name, start.start_frame, frames, fed)
             return
         clip = Provisional(start.start_frame, encoder.end_frame, start.crop,
-                           self._even(encoder.times))
+                           self._even(encoder))
         self.done.append(clip)
         self.paths[clip.key] = encoder.path
 
-    def _even(self, times: list[float]) -> bool:
+    def _even(self, encoder: _Encoder) -> bool:
         """A CFR encode keeps the clip's timing: always when resampling (the two-pass cut
-        retimes to the output rate too), else when the source frames are evenly spaced."""
-        if self.cfg.encode.fps is not None and self.fps != self.info.fps:
+        retimes to the output rate too), else when its source frames are evenly spaced."""
+        if self.ratio is not None:
             return True
-        step = float(1 / self.fps)
+        times, step = encoder.times, float(1 / encoder.rate)
         return all(abs(t - times[0] - i * step) <= _EVEN * step for i, t in enumerate(times))
 
     def _fail(self, encoder: _Encoder) -> None:
