@@ -89,3 +89,16 @@ def test_default_codec_keeps_the_keys_of_clips_cut_before(tmp_path):
     assert clip_key(info, enc, span) == hashlib.sha256(text.encode()).hexdigest()[:32]
     assert clip_key(info, dataclasses.replace(enc, codec="nvenc"), span) != \
         clip_key(info, enc, span)
+
+
+def test_doctor_checks_the_configured_encoder(tmp_path):
+    from hydrus_motion.doctor import _encoder
+
+    codec._check_nvenc.cache_clear()
+    tools = dataclasses.replace(ToolsConfig(), ffmpeg=fake_ffmpeg(
+        tmp_path, " V....D libx264  libx264 H.264", False))
+    cfg = config_from_dict({"encode": {"codec": "nvenc"}})
+    check = _encoder(dataclasses.replace(cfg, tools=tools))
+    assert (check.name, check.ok) == ("h264_nvenc", False)
+    assert "has no h264_nvenc" in check.detail and "encode.codec: x264" in check.detail
+    assert _encoder(dataclasses.replace(config_from_dict({}), tools=tools)).ok

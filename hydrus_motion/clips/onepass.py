@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import subprocess
 from collections import deque
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from pathlib import Path
 
 from hydrus_motion.clips.batch import crop_args, output_size
 from hydrus_motion.clips.codec import check_codec, codec_argv
-from hydrus_motion.clips.cut import clip_filename
+from hydrus_motion.clips.cut import clip_filename, estimate_bytes
 from hydrus_motion.clips.done import (
     clip_key,
     done_entry,
@@ -136,6 +137,7 @@ class OnePassCutter:
                         lambda start, upto: meter.crop(start, upto) if meter else None)
         out_dir = Path(out_dir)
         try:
+            self._check_space(info, out_dir)
             with temp_dir_beside(out_dir) as scratch:
                 made = _Encoders(self, info, scratch, ratio, full.chain)
                 buffer: deque[tuple[int, float, bytes]] = deque()
@@ -163,6 +165,20 @@ class OnePassCutter:
                                hint="free space or fix permissions on the clips folder, "
                                     "then run again") from None
         return info, plan
+
+    def _check_space(self, info: VideoInfo, out_dir: Path) -> None:
+        """As the cutter checks it, for every frame of the video (the plan is not known)."""
+        enc = self.cfg.encode
+        out_dir.mkdir(parents=True, exist_ok=True)
+        frames = info.frames_hint or round(float(info.fps) * (info.duration or 0))
+        need = estimate_bytes(frames, *output_size(info.width, info.height, enc.max_short_side),
+                              enc.crf, enc.preset)
+        free = shutil.disk_usage(out_dir).free
+        if need + enc.keep_free_mb * 2**20 > free:
+            raise LocalFailure(out_dir, f"not enough free space to cut {info.path.name}: "
+                               f"needs ~{need / 1e9:.2f} GB plus {enc.keep_free_mb} MiB kept "
+                               f"free (encode.keep_free_mb), {free / 1e9:.2f} GB free",
+                               hint="free some space (or move paths.clips_dir) and run again")
 
     def _keep(self, info: VideoInfo, plan: ClipPlan, keep: dict, made: _Encoders,
               out_dir: Path) -> None:
