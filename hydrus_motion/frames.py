@@ -26,7 +26,7 @@ from hydrus_motion.config import ToolsConfig
 from hydrus_motion.errors import BadVideo, ToolFailed
 from hydrus_motion.probe import ffmpeg_failure
 from hydrus_motion.records import VideoInfo
-from hydrus_motion.tools import StreamingTool, ffmpeg_path_arg, find_tool
+from hydrus_motion.tools import StreamingTool, ffmpeg_path_arg, find_tool, widen_pipe
 
 _SHOWINFO = re.compile(r"\[Parsed_showinfo_\d+ @ [^\]]+\] n:\s*(\d+) pts:\s*(-?\d+)")
 _TIME_BASE = re.compile(r"\[Parsed_showinfo_\d+ @ [^\]]+\] config in time_base: (\d+)/(\d+)")
@@ -123,6 +123,7 @@ def decode_with_full(info: VideoInfo, tools: ToolsConfig, *, long_side: int,
             time_base.append(Fraction(int(tb.group(1)), int(tb.group(2))))
 
     read_end, write_end = os.pipe()
+    widen_pipe(read_end)
     graph = (f"[0:v:0]split=2[a][b];[a]scale={width}:{height}:flags=neighbor,setsar=1,"
              f"showinfo[analysis];[b]{full.chain or 'null'}[full]")
     argv = [find_tool(tools.ffmpeg), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",

@@ -195,6 +195,18 @@ def run_tool(argv: Sequence[str], *, timeout_s: float) -> subprocess.CompletedPr
     return subprocess.CompletedProcess(argv, 0, stdout, stderr)
 
 
+def widen_pipe(fd: int) -> None:
+    """Linux: a pipe as large as allowed (pipe-max-size, 1 MiB by default) instead of
+    64 KiB, so a raw frame of megabytes crosses in a few writes, not dozens of wake-ups."""
+    try:
+        import fcntl
+
+        with open("/proc/sys/fs/pipe-max-size", encoding="ascii") as fh:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, int(fh.read()))
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass  # elsewhere, or not allowed: the default size works, a little slower
+
+
 class StreamingTool:
     """A child whose stdout is read as it runs (raw frames), stderr read by a thread.
 
@@ -220,6 +232,9 @@ class StreamingTool:
         finally:
             for fd in pass_fds:  # the child holds them now: its exit is their end of stream
                 os.close(fd)
+        for stream in (self.proc.stdout, self.proc.stdin):
+            if stream is not None:
+                widen_pipe(stream.fileno())
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         self._timer = threading.Timer(timeout_s, self._expire)
