@@ -64,6 +64,7 @@ def detect(ctx: StageContext, job: Job) -> None:
     keep_hand_made(sidecar, video)
     # one decode: the clips it could cut while detecting wait, finished, for `slice`
     out_dir = source_clips_dir(ctx.cfg, video, job.source_sha256)
+    _remove_scratch(out_dir)  # a one pass that a kill cut short
     if detect_and_cut(video, ctx.cfg, sidecar, out_dir) is None:
         detect_scenes(video, ctx.cfg, sidecar)
 
