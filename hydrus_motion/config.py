@@ -140,6 +140,7 @@ class EncodeConfig:
     max_short_side: int = field(default=720, metadata=_range(0, 8192))
     # null keeps the source timing (VFR stays VFR); a number resamples every clip to it.
     fps: float | None = field(default=None, metadata=_range(1, 240))
+    # The source's audio of each clip (AAC), added in one short run per clip (clips/audio.py).
     keep_audio: bool = False
     # Any of x264's own tuning names (film, animation, grain, ...); null for none.
     tune: str | None = None
@@ -399,6 +400,16 @@ class TextConfig:
     text_min_fraction: float = field(default=0.4, metadata=_range(0, 1))
     subtitle_min_fraction: float = field(default=0.2, metadata=_range(0, 1))
     logo_min_fraction: float = field(default=0.6, metadata=_range(0, 1))
+    # A subtitle-band line read alike in at least this many of the clips annotated
+    # together (one video's), and in half of them, is a watermark (quality:watermark:
+    # a copyright or credit line), not subtitles. Needs verify (the line's text).
+    watermark_min_clips: int = field(default=3, metadata=_range(2, 10_000))
+    # Read each box with PP-OCR's recogniser (same wheel): it counts only when it reads
+    # as min_chars characters at a mean confidence of read_threshold; texture the
+    # detector mistakes for text reads as nothing or one unsure character.
+    verify: bool = True
+    min_chars: int = field(default=2, metadata=_range(1, 100))
+    read_threshold: float = field(default=0.8, metadata=_range(0, 1))
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
@@ -406,11 +417,14 @@ class TextConfig:
 class DuplicatesConfig:
     # A 64-bit dHash per sampled frame, kept in the state database for every clip; a clip
     # whose frames are on average within max_distance bits of an earlier clip's (any
-    # video) is tagged quality:near duplicate and, where the key may manage file
-    # relationships, set as a potential duplicate of it in Hydrus.
+    # video) is tagged quality:near duplicate. With group_tags, once both are in Hydrus
+    # each also gets `duplicate group:<first 12 hex of the group's earliest clip>`, so one
+    # search shows the whole group. (Hydrus keeps potential-duplicate pairs only for files
+    # in its similar-files system, still images: it answers 200 to a pair of videos and
+    # drops it, so the duplicate filter cannot hold our clips; see docs/CURATION.md.)
     enabled: bool = True
     max_distance: int = field(default=6, metadata=_range(0, 64))
-    set_relationships: bool = True
+    group_tags: bool = True
 
 
 @dataclass(frozen=True)

@@ -241,7 +241,7 @@ def annotate_records(store: Store, records: list[ClipRecord], cfg: Config,
                                                  captioner)):
         if library is not None and note.quality:  # against every earlier clip, any video
             match = library.add(record.sha256, note.quality.signature,
-                                max_distance=dup.max_distance, relate=dup.set_relationships)
+                                max_distance=dup.max_distance, relate=dup.group_tags)
             note.near_duplicate_sha256 = match.sha256 if match else None
         extra_tags, caption, models = annotation_parts(note, cfg, tagger, captioner)
         tags = clip_tags(cfg, Path(record.source_path).stem, record.scene, extra_tags)

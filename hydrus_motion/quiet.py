@@ -18,7 +18,9 @@ QUIET_ENV = {
     "TRANSFORMERS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
     "DIFFUSERS_VERBOSITY": "error",
-    "ACCELERATE_LOG_LEVEL": "error",
+    # not ACCELERATE_LOG_LEVEL: accelerate's get_logger sets the ROOT logger to it on
+    # import, which silenced every INFO/WARNING line of ours (daemon, trainer) once the
+    # captioner or the trainer imported accelerate; its logger is turned down by name
     "HYDRUS_MOTION_QUIET": "1",  # our accelerate launcher (hydrus_motion.launch)
 }
 LIBRARY_LOGGERS = ("transformers", "diffusers", "accelerate", "huggingface_hub", "torch",

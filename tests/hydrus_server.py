@@ -376,7 +376,10 @@ class FakeHydrus:
             for h in hashes:
                 if h not in self.db.hash_ids:
                     raise ApiError(404, f"Could not find the file {h}!", "NotFoundException")
-            if rel["relationship"] == 0:
+            # a real client keeps potential pairs only for files in its similar-files
+            # system (still images); a pair of videos is taken with 200 and dropped
+            if rel["relationship"] == 0 and all(
+                    self.db.files[h]["mime"] == "image/png" for h in hashes):
                 self.db.potential_duplicates.add(frozenset(hashes))
         return None
 

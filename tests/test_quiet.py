@@ -35,3 +35,25 @@ def test_accelerate_launch_notes_and_python_warnings_only_with_verbose(tmp_path)
     quiet = launch(tmp_path, quiet=True)
     assert quiet.returncode == 0 and "child ran" in quiet.stdout
     assert NOTE not in quiet.stderr and "a library note" not in quiet.stderr
+
+
+def test_quieting_accelerate_leaves_our_own_log_lines_on(monkeypatch):
+    import logging
+    import os
+    import warnings
+
+    pytest.importorskip("accelerate")
+    from hydrus_motion.quiet import quiet_third_parties
+
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items()
+                                        if k != "ACCELERATE_LOG_LEVEL"})
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", logging.INFO)
+    with warnings.catch_warnings():
+        quiet_third_parties(verbose=False)
+        from accelerate.logging import get_logger  # what accelerate's modules call
+
+        get_logger("accelerate.utils.other")
+    assert root.level == logging.INFO  # accelerate set it to ERROR from its env variable
+    assert logging.getLogger("hydrus_motion.daemon").isEnabledFor(logging.INFO)
+    assert not logging.getLogger("accelerate").isEnabledFor(logging.WARNING)

@@ -1,6 +1,6 @@
 """Annotation signals on generated clips of known truth: optical-flow motion and camera
 moves, a fade and a flicker that are not motion, drawing cadence, burned-in text, and
-near duplicates across two videos (tagged, and set as potential duplicates in Hydrus)."""
+near duplicates across two videos (tagged, and tagged as one group in Hydrus)."""
 
 from __future__ import annotations
 
@@ -84,6 +84,26 @@ def test_the_real_test_videos_copyright_line_is_flagged(media):
                                          "captioner": {"model": None}}})
     (result,) = annotate_clips([clip], cfg)
     assert "quality:text" in result.hydrus_tags(cfg) and result.text.text == 1.0
+    read = result.scores()["text_read"]  # in the note and `tag --json`
+    assert "Copyright © 2013 Brandon Castellano" in read and "www.bcastell.com" in read
+
+
+def test_texture_the_detector_takes_for_text_is_not_text_once_read(media):
+    """A fractal zoom: the detector alone boxes its edge in every frame; the recogniser
+    reads nothing there (docs/CURATION.md)."""
+    pytest.importorskip("rapidocr", reason="extra 'text' not installed")
+    clip = media / "mandelbrot.mp4"
+    ffmpeg("-f", "lavfi", "-i", "mandelbrot=size=256x144:rate=24", "-frames:v", "40",
+           "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "veryfast", str(clip))
+    results = {}
+    for verify in (False, True):
+        cfg = config_from_dict({"annotate": {"tagger": {"model": None},
+                                             "captioner": {"model": None},
+                                             "text": {"verify": verify}}})
+        (results[verify],) = annotate_clips([clip], cfg)
+    assert results[False].text.text >= 0.6  # what the detector alone says
+    assert results[True].text.text == 0 and results[True].text.read == ()
+    assert "quality:text" not in results[True].hydrus_tags(cfg)
 
 
 def test_a_reencoded_copy_in_another_video_is_a_near_duplicate_in_hydrus_too(
@@ -106,8 +126,11 @@ def test_a_reencoded_copy_in_another_video_is_a_near_duplicate_in_hydrus_too(
         assert "quality:near duplicate" in hydrus.current_tags(copy["sha256"])
         assert "quality:near duplicate" not in hydrus.current_tags(other["sha256"])
         assert "quality:near duplicate" not in hydrus.current_tags(clip_a["sha256"])
-        assert hydrus.db.potential_duplicates == {frozenset((copy["sha256"],
-                                                             clip_a["sha256"]))}
+        group = f"duplicate group:{clip_a['sha256'][:12]}"
+        assert group in hydrus.current_tags(copy["sha256"])
+        assert group in hydrus.current_tags(clip_a["sha256"])
+        assert not any(t.startswith("duplicate group:")
+                       for t in hydrus.current_tags(other["sha256"]))
         note = json.loads(hydrus.db.notes[copy["sha256"]]["hydrus-motion"])
         assert note["models"]["near_duplicate_of"] == clip_a["sha256"]
         store = open_store(tmp_path / "state")
@@ -137,3 +160,84 @@ def test_without_the_text_extra_annotation_goes_on_and_says_so_once(media, monke
     said = [rec for rec in caplog.records if "needs the Python package 'rapidocr'"
             in rec.getMessage()]
     assert len(said) == 1
+
+
+def test_a_chain_of_near_duplicates_is_one_group_and_a_failed_tagging_is_kept_for_later(
+        tmp_path):
+    from pathlib import Path
+
+    from hydrus_motion.hydrus.gateway import HydrusUnreachable
+    from hydrus_motion.hydrus.push import group_duplicates
+    from hydrus_motion.store.db import PUSHED, ClipRecord
+    from hydrus_motion.store.signatures import SignatureLibrary, to_group
+
+    class Gateway:
+        def __init__(self, fail_after: int | None = None):
+            self.tags: dict[str, set[str]] = {}
+            self.fail_after = fail_after
+
+        def add_tags(self, sha256, tags):
+            if self.fail_after is not None and sum(map(len, self.tags.values())) >= \
+                    self.fail_after:
+                raise HydrusUnreachable("hydrus down")
+            self.tags.setdefault(sha256, set()).update(tags)
+
+    store = open_store(tmp_path / "state")
+    library = SignatureLibrary(store)
+    sig = [0x0F0F_0F0F_0F0F_0F0F] * 5
+    shas = [c * 64 for c in "abc"]
+    for n, (sha, flip) in enumerate(zip(shas, (0, 1, 3))):  # b ~ a, c ~ b (not a)
+        store.add_clip(ClipRecord(sha, Path(f"/clips/{n}.mp4"), "/v.mp4", "s", n, 0, 33, (),
+                                  {}))
+        store.mark(sha, PUSHED)
+        library.add(sha, [s ^ ((1 << (flip * 2)) - 1) for s in sig], max_distance=4,
+                    relate=True)
+    assert [(p.sha256[0], p.duplicate_of[0], p.root[0]) for p in to_group(store)] == \
+        [("b", "a", "a"), ("c", "b", "a")]
+    down = Gateway(fail_after=2)  # tags the first pair, then Hydrus goes away
+    assert group_duplicates(down, store) == 1
+    assert [p.sha256[0] for p in to_group(store)] == ["c"]
+    up = Gateway()
+    assert group_duplicates(up, store) == 1 and to_group(store) == []
+    assert up.tags == {"c" * 64: {"duplicate group:aaaaaaaaaaaa"},
+                       "b" * 64: {"duplicate group:aaaaaaaaaaaa"}}
+    assert group_duplicates(up, store) == 0  # each pair once
+    store.close()
+
+
+def test_a_band_line_most_of_a_videos_clips_share_is_a_watermark_not_subtitles():
+    from hydrus_motion.annotate.text import TextScore, mark_watermarks
+
+    def score(*lines):
+        return TextScore(3, 1.0, 1.0, 0.0, 0.0, 0.01, read=lines, lines=lines)
+
+    credit = ("Copyright © 2013 Brandon Castellano", "Copyright@ 2013 Brandon Castellano",
+              "Copyright © 2013 Brandon Castelano")  # as OCR reads it frame by frame
+    clips = [score(credit[0]), score(credit[1]), score(credit[2], credit[0]),
+             score("I never said that, he whispered"), None]
+    marked = mark_watermarks(clips, min_clips=3)
+    assert [s.watermark for s in marked[:3]] == [1.0, 1.0, 1.0]
+    assert [s.subtitles for s in marked[:3]] == [0.0, 0.0, 0.0]
+    assert marked[3] == clips[3] and marked[4] is None  # dialogue stays subtitles
+    dialogue = [score(line) for line in ("Where were you last night?", "Out. Why?",
+                                         "You never said you were going out.",
+                                         "I never said that, he whispered")]
+    assert mark_watermarks(dialogue, min_clips=3) == dialogue
+    assert mark_watermarks(clips[:2], min_clips=3) == clips[:2]  # too few to tell
+
+
+@pytest.mark.skipif(not (MEDIA / "testvideo.mp4").is_file(), reason="shared media absent")
+def test_the_real_copyright_line_on_every_shot_is_a_watermark(media):
+    pytest.importorskip("rapidocr", reason="extra 'text' not installed")
+    shots = []
+    for first, last in ((40, 100), (200, 260), (420, 480)):
+        shots.append(media / f"testvideo-{first}.mp4")
+        ffmpeg("-i", str(MEDIA / "testvideo.mp4"), "-vf", f"trim=start_frame={first}:"
+               f"end_frame={last},setpts=PTS-STARTPTS,scale=-2:360", "-an", "-c:v",
+               "libx264", "-preset", "veryfast", str(shots[-1]))
+    cfg = config_from_dict({"annotate": {"tagger": {"model": None},
+                                         "captioner": {"model": None}}})
+    for result in annotate_clips(shots, cfg):
+        tags = result.hydrus_tags(cfg)
+        assert {"quality:text", "quality:watermark", "quality:logo"} <= set(tags)
+        assert "quality:subtitles" not in tags and result.scores()["watermark"] == 1.0

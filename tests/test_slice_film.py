@@ -239,3 +239,46 @@ def test_probe_and_detection_tell_machine_failures_apart_too(long_video, tmp_pat
     killed = ToolsConfig(ffmpeg=str(script))
     with pytest.raises(LocalFailure, match="killed by SIGKILL"):
         list(decode_frames(info, killed, long_side=64))
+
+
+def test_kept_audio_is_each_clips_own_in_every_batch(tmp_path):
+    """keep_audio: a tone whose pitch names the scene (300 Hz + 200 Hz per scene), cut in
+    batches of 3 clips (each seeking): every clip carries its own scene's pitch, as long
+    as its picture."""
+    frames, scenes = 240, 20
+    video = tmp_path / "tones.mp4"
+    bits = "255*mod(floor(N/pow(2\\,floor(X/16)+4*floor(Y/9)))\\,2)"
+    ffmpeg("-f", "lavfi", "-i", f"nullsrc=s={W}x{H}:r={FPS}:d={frames / FPS}",
+           "-f", "lavfi", "-i", f"aevalsrc='0.5*sin(2*PI*t*(300+200*floor(t*{FPS}/{SCENE})))'"
+           f":s=48000:d={frames / FPS}", "-vf", f"geq=lum='{bits}':cb=128:cr=128",
+           "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", "-g", "48",
+           "-c:a", "aac", "-b:a", "192k", "-shortest", str(video))
+    write_scenes(video, frames)
+    cfg = dataclasses.replace(CFG, encode=dataclasses.replace(
+        CFG.encode, keep_audio=True, clips_per_run=3))
+    runs: list[list[str]] = []
+    real_run_tool = cut_module.run_tool
+
+    def recording_run_tool(argv, **kwargs):
+        runs.append(list(argv))
+        return real_run_tool(argv, **kwargs)
+
+    cut_module.run_tool = recording_run_tool
+    try:
+        clips = slice_video(video, cfg, tmp_path / "out")
+    finally:
+        cut_module.run_tool = real_run_tool
+    assert len(clips) == scenes
+    for clip in clips:
+        pcm = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(clip.path),
+                              "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "pipe:1"],
+                             check=True, capture_output=True).stdout
+        sound = np.frombuffer(pcm, np.int16).astype(np.float64)
+        seconds = (clip.end_frame - clip.start_frame) / FPS
+        assert abs(len(sound) / 48000 - seconds) < 0.05, clip.path.name
+        middle = sound[len(sound) // 4: 3 * len(sound) // 4]  # away from the AAC edges
+        spectrum = np.abs(np.fft.rfft(middle * np.hanning(len(middle))))
+        pitch = np.argmax(spectrum) * 48000 / len(middle)
+        assert abs(pitch - (300 + 200 * (clip.start_frame // SCENE))) < 40, clip.path.name
+    batches = [argv for argv in runs if "segment" in " ".join(argv)]
+    assert len(batches) == -(-scenes // 3) and all("-an" in argv for argv in batches)

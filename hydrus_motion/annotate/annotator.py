@@ -24,7 +24,7 @@ from hydrus_motion.annotate.motion import Motion, measure_motion, motion_tags
 from hydrus_motion.annotate.quality import Quality, measure, near_duplicates, quality_tags
 from hydrus_motion.annotate.sampling import ClipFrames, FrameChoice, sample_clip
 from hydrus_motion.annotate.tags import TagResult
-from hydrus_motion.annotate.text import TextDetector, TextScore, text_tags
+from hydrus_motion.annotate.text import TextDetector, TextScore, mark_watermarks, text_tags
 from hydrus_motion.annotate.wd_tagger import Tagger, WdTagger
 from hydrus_motion.config import CaptionerConfig, Config, TaggerConfig, TextConfig
 from hydrus_motion.errors import HydrusMotionError
@@ -119,6 +119,10 @@ def annotate_clips(paths: Sequence[Path], cfg: Config, tagger: Tagger | None = N
                    lambda fs: captioner.caption([f.caption_frames for f in fs]),
                    lambda r, text: setattr(r, "caption", text))
         progress(start + len(chunk), len(results))
+    if text is not None:  # a line shared by most of these clips is a watermark
+        for r, score in zip(results, mark_watermarks([r.text for r in results],
+                                                     a.text.watermark_min_clips)):
+            r.text = score
     dups = near_duplicates([r.quality.signature if r.quality else None for r in results],
                            a.duplicates.max_distance) if a.duplicates.enabled else {}
     for i, j in dups.items():
@@ -157,7 +161,8 @@ def provenance(cfg: Config, tagger: Tagger | None = None,
 _MOTION_KEYS = ("window_frames", "flow_width", "static_below", "medium_above", "high_above",
                 "camera_pan_above", "camera_zoom_above", "hold_diff", "hold_ratio",
                 "cadence_min_held")
-_TEXT_KEYS = ("text_min_fraction", "subtitle_min_fraction", "logo_min_fraction")
+_TEXT_KEYS = ("text_min_fraction", "subtitle_min_fraction", "logo_min_fraction",
+              "watermark_min_clips")
 
 
 def annotation_parts(note: ClipAnnotation | None, cfg: Config, tagger: Tagger | None = None,

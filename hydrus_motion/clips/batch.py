@@ -145,12 +145,6 @@ def batch_argv(ffmpeg_exe: str, plan: CutPlan, batch: Batch, seek: SeekPoint | N
     seek_args = {"ss": f"{seek.seek_s:.6f}", "noaccurate_seek": None} if seek else {}
     video = video_filters(ffmpeg.input(source, **seek_args).video, plan, batch, seek, verify)
     streams = [video]
-    if enc.keep_audio:  # span times count from the file's start; with -copyts t does not
-        base = seek.after_s - seek.seek_s if seek else 0.0
-        times = balanced_sum([f"between(t,{s.start + base:.6f},{s.end + base:.6f})"
-                              for s in batch.spans])
-        streams.append(ffmpeg.input(source, **seek_args).audio
-                       .filter("aselect", times).filter("asetpts", "N/SR/TB"))
     counts = [resampled_frames(s.frames, plan.ratio) for s in batch.spans]
     starts = [sum(counts[:i]) for i in range(1, len(counts))]
     keyframes = balanced_sum([f"eq(n,{n})" for n in starts]) if starts else "0"
@@ -172,10 +166,7 @@ def batch_argv(ffmpeg_exe: str, plan: CutPlan, batch: Batch, seek: SeekPoint | N
         options["r"] = f"{plan.fps.numerator}/{plan.fps.denominator}"
     else:
         options["fps_mode"] = "passthrough"  # keep every selected frame and its time
-    if enc.keep_audio:
-        options.update({"c:a": "aac", "b:a": "128k"})
-    else:
-        options["an"] = None
+    options["an"] = None  # audio, when kept, is added per clip afterwards (clips/audio.py)
     out = ffmpeg.output(*streams, pattern, **options)
     if seek:
         out = out.global_args("-copyts")  # t is the frame's own time, as the timeline's

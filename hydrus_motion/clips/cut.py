@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 from hydrus_motion.clips import batch as batching
+from hydrus_motion.clips.audio import add_audio
 from hydrus_motion.clips.batch import Batch, CutPlan, kept_frames
 from hydrus_motion.clips.codec import check_codec
 from hydrus_motion.clips.done import (
@@ -163,7 +164,15 @@ class FfmpegCutter:
                             wrong, batch.spans[0].start_frame, batch.spans[-1].end_frame)
                 shutil.rmtree(folder, ignore_errors=True)
                 self._run(plan, batch, None, folder)
-        return self._check(plan, batch, folder, out_dir)
+        checked = self._check(plan, batch, folder, out_dir)
+        if self.encode.keep_audio:
+            for span, (_, segment) in zip(batch.spans, checked):
+                try:
+                    add_audio(find_tool(self.tools.ffmpeg), segment, plan.info.path, span,
+                              timeline, self.tools.timeout_s)
+                except ToolFailed as exc:
+                    raise ffmpeg_failure(plan.info.path, exc, "adding audio failed") from None
+        return checked
 
     def _run(self, plan: CutPlan, batch: Batch, seek: SeekPoint | None, folder: Path) -> bytes:
         folder.mkdir()

@@ -30,13 +30,11 @@ T = TypeVar("T")
 
 # Client API permission numbers (hydrus_api.Permission) and what Hydrus calls them.
 IMPORT_FILES, ADD_TAGS, SEARCH_FILES, MANAGE_DATABASE, ADD_NOTES = 1, 2, 3, 6, 7
-MANAGE_RELATIONSHIPS, MANAGE_POPUPS = 8, 10
+MANAGE_POPUPS = 10
 PERMISSION_NAMES = {IMPORT_FILES: "import and delete files", ADD_TAGS: "edit file tags",
                     SEARCH_FILES: "search for and fetch files",
                     MANAGE_DATABASE: "manage database", ADD_NOTES: "edit file notes",
-                    MANAGE_RELATIONSHIPS: "manage file relationships",
                     MANAGE_POPUPS: "manage popups"}
-POTENTIAL_DUPLICATES = 0  # set_file_relationships' relationship code
 REQUIRED_PERMISSIONS = (IMPORT_FILES, ADD_TAGS, SEARCH_FILES, ADD_NOTES)
 LOCAL_TAG_SERVICE = 5
 MAX_BACKOFF_S = 60.0
@@ -102,7 +100,6 @@ class HydrusGateway(Protocol):
     def download(self, file_hash: str, dest: Path) -> int: ...
     def commit(self) -> bool: ...
     def popup(self, title: str, text: str, hashes: Sequence[str] = ()) -> bool: ...
-    def set_potential_duplicates(self, pairs: Sequence[tuple[str, str]]) -> bool: ...
 
 
 def connect_gateway(cfg: Config, **kwargs: Any) -> ApiGateway:
@@ -313,17 +310,6 @@ class ApiGateway:
         files = {"files_label": "hydrus-motion", "hashes": list(hashes)} if hashes else {}
         self._call("showing a popup", self._api.add_popup, status_title=title,
                    status_text_1=text, **files)
-        return True
-
-    def set_potential_duplicates(self, pairs: Sequence[tuple[str, str]]) -> bool:
-        """Queue each (hash, hash) pair for Hydrus' duplicate filter, no merge, nothing
-        deleted; False (nothing sent) if the key may not manage file relationships."""
-        if MANAGE_RELATIONSHIPS not in self.permissions:
-            return False
-        if pairs:
-            self._call("setting potential duplicates", self._api.set_file_relationships,
-                       [{"hash_a": a, "hash_b": b, "relationship": POTENTIAL_DUPLICATES,
-                         "do_default_content_merge": False} for a, b in pairs])
         return True
 
     # -- the one place requests are made -----------------------------------------------

@@ -8,9 +8,9 @@ For every clip: read what Hydrus holds for its hash, then add only what is missi
 So pushing twice is a no-op, and after a Hydrus crash the same pass re-applies exactly
 what the crash lost. Outcomes are recorded per clip in the local store.
 
-Near duplicates found by annotation (store/signatures.py) are then set as potential
-duplicates in Hydrus once both files are there, where the key may manage file
-relationships; each pair is sent once.
+Near duplicates found by annotation (store/signatures.py) are then tagged as one group
+(`duplicate group:<hash>`) once both files are there; each pair once. Not Hydrus' file
+relationships: it keeps potential-duplicate pairs only for still images (docs/CURATION.md).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from hydrus_motion.hydrus.gateway import (
     HydrusGateway,
     HydrusServiceError,
 )
-from hydrus_motion.hydrus.scheme import clean_tag
+from hydrus_motion.hydrus.scheme import clean_tag, duplicate_group_tag
 from hydrus_motion.store.db import DELETED, FAILED, PUSHED, QUEUED, ClipRecord, Store
-from hydrus_motion.store.signatures import mark_related, to_relate
+from hydrus_motion.store.signatures import mark_grouped, to_group
 
 log = logging.getLogger(__name__)
 
@@ -91,36 +91,36 @@ def push_clips(gateway: HydrusGateway, store: Store,
         if result != UNCHANGED:
             log.info("%s: %s", record.path.name, result)
         outcomes.append(PushOutcome(record.sha256, str(record.path), result))
-    related = relate_duplicates(gateway, store)
-    if (related or any(o.result in (IMPORTED, ALREADY, REPAIRED) for o in outcomes)) and \
+    grouped = group_duplicates(gateway, store)
+    if (grouped or any(o.result in (IMPORTED, ALREADY, REPAIRED) for o in outcomes)) and \
             not gateway.commit():
         log.info("hydrus: the key may not manage the database, so these writes are durable "
                  "after Hydrus' next commit (30 s); `reconcile` repairs a crash before that")
     return outcomes
 
 
-def relate_duplicates(gateway: HydrusGateway, store: Store) -> int:
-    """Set recorded near-duplicate pairs (both pushed) as potential duplicates in Hydrus.
+def group_duplicates(gateway: HydrusGateway, store: Store) -> int:
+    """Tag recorded near-duplicate pairs (both pushed) with their group's tag.
 
-    Returns how many were set. A key without the permission, or a failure, leaves them
-    recorded for a later pass; a failure here never fails the push."""
-    pairs = to_relate(store)
-    if not pairs:
-        return 0
-    try:
-        permitted = gateway.set_potential_duplicates(pairs)
-    except HydrusError as exc:
-        log.warning("hydrus: %d near-duplicate pair(s) not set as potential duplicates: %s",
-                    len(pairs), exc.message)
-        return 0
-    if not permitted:
-        log.info("hydrus: the key may not manage file relationships, so %d near-duplicate "
-                 "pair(s) are tagged only (grant it to have them in the duplicate filter)",
-                 len(pairs))
-        return 0
-    mark_related(store, pairs)
-    log.info("hydrus: %d near-duplicate pair(s) set as potential duplicates", len(pairs))
-    return len(pairs)
+    Returns how many pairs were tagged. A failure leaves the rest recorded for a later
+    pass; it never fails the push."""
+    pairs = to_group(store)
+    done = []
+    for pair in pairs:
+        tag = duplicate_group_tag(pair.root)
+        try:
+            gateway.add_tags(pair.sha256, [tag])
+            gateway.add_tags(pair.duplicate_of, [tag])
+        except HydrusError as exc:
+            log.warning("hydrus: %d near-duplicate pair(s) not tagged as a group yet: %s",
+                        len(pairs) - len(done), exc.message)
+            break
+        done.append(pair)
+    if done:
+        mark_grouped(store, done)
+        log.info("hydrus: %d near-duplicate pair(s) tagged as a duplicate group",
+                 len(done))
+    return len(done)
 
 
 def summarise(outcomes: list[PushOutcome]) -> dict[str, int]:

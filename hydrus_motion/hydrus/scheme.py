@@ -18,6 +18,12 @@ from hydrus_motion.config import Config
 from hydrus_motion.records import Clip
 
 _SPACES = re.compile(r"\s+")
+DUPLICATE_GROUP = "duplicate group"  # namespace of the near-duplicate group tag
+
+
+def duplicate_group_tag(root_sha256: str) -> str:
+    """The tag every clip of a near-duplicate group carries: its earliest clip's hash."""
+    return f"{DUPLICATE_GROUP}:{root_sha256[:12]}"
 
 
 def clean_tag(tag: str) -> str:

@@ -100,8 +100,8 @@ MIGRATIONS = (
         hashes        BLOB NOT NULL,   -- MAX_FRAMES little-endian uint64 dHashes, 0 = none
         duplicate_of  TEXT,            -- the earlier clip it looks like, if any
         distance      REAL,            -- mean nearest-hash distance to it, bits
-        relate        INTEGER NOT NULL DEFAULT 0,  -- 1: to be set as potential duplicates
-        related_at    REAL,            -- when Hydrus took the relationship
+        relate        INTEGER NOT NULL DEFAULT 0,  -- 1: to be group-tagged in Hydrus
+        related_at    REAL,            -- when Hydrus took the group tags
         created_at    REAL NOT NULL
     );
     CREATE INDEX signatures_to_relate ON signatures(relate, related_at);

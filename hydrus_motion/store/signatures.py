@@ -2,12 +2,12 @@
 
 Each annotated clip's dHashes are stored once (by clip hash). A new clip is compared with
 every stored one in one numpy pass (annotate/signature.py); the closest within the limit
-is recorded as what it duplicates, and, when asked, queued to be set as potential
-duplicates in Hydrus once both files are there.
+is recorded as what it duplicates, and, when asked, queued to be group-tagged in Hydrus
+once both files are there (hydrus/push.py).
 
     library = SignatureLibrary(store)
     library.add(sha256, sig, max_distance=6, relate=True)   # -> DuplicateMatch | None
-    library.to_relate()                                      # [(sha256, duplicate_of)]
+    to_group(store)                          # [DuplicatePair(sha256, duplicate_of, root)]
 """
 
 from __future__ import annotations
@@ -71,18 +71,37 @@ class SignatureLibrary:
         return match
 
 
-def to_relate(store: Store) -> list[tuple[str, str]]:
-    """(clip, earlier clip) pairs to set as potential duplicates: both pushed, not yet set."""
+@dataclass(frozen=True)
+class DuplicatePair:
+    sha256: str  # the later clip
+    duplicate_of: str  # the earlier clip it looks like
+    root: str  # the earliest clip of the chain: the group's name
+
+
+def to_group(store: Store) -> list[DuplicatePair]:
+    """Pairs to tag as one group in Hydrus: both pushed, not yet tagged."""
     rows = store.conn.execute(
         "SELECT s.sha256, s.duplicate_of FROM signatures s"
         " JOIN clips a ON a.sha256 = s.sha256 JOIN clips b ON b.sha256 = s.duplicate_of"
         " WHERE s.relate = 1 AND s.related_at IS NULL AND a.push_status = ?"
         " AND b.push_status = ? ORDER BY s.rowid", (PUSHED, PUSHED))
-    return [(a, b) for a, b in rows]
+    return [DuplicatePair(a, b, _root(store, b)) for a, b in rows]
 
 
-def mark_related(store: Store, pairs: Sequence[tuple[str, str]]) -> None:
+def _root(store: Store, sha256: str) -> str:
+    """Follow duplicate_of to the earliest clip (each link points to an older row)."""
+    seen = {sha256}
+    while True:
+        row = store.conn.execute("SELECT duplicate_of FROM signatures WHERE sha256 = ?",
+                                 (sha256,)).fetchone()
+        if not row or not row[0] or row[0] in seen:
+            return sha256
+        sha256 = row[0]
+        seen.add(sha256)
+
+
+def mark_grouped(store: Store, pairs: Sequence[DuplicatePair]) -> None:
     now = time.time()
     with store.conn:
         store.conn.executemany("UPDATE signatures SET related_at = ? WHERE sha256 = ?",
-                               [(now, a) for a, _ in pairs])
+                               [(now, p.sha256) for p in pairs])
