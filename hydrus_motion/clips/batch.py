@@ -121,6 +121,8 @@ def video_filters(video, plan: CutPlan, batch: Batch, seek: SeekPoint | None, ve
         video = video.filter("showinfo", checksum=0)
     if plan.ratio:
         video = video.filter("setpts", f"N/({plan.fps.numerator}/{plan.fps.denominator})/TB")
+    else:  # the batch's first clip from 0 (-copyts kept the source's clock); the muxer
+        video = video.filter("setpts", "PTS-STARTPTS")  # resets the clips after it
     if batch.crop:
         video = video.filter("crop", **crop_args(batch.crop, plan.info))
     width, height = batch_size(plan, batch)
