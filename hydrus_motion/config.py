@@ -158,6 +158,10 @@ class ClipsConfig:
 
 @dataclass(frozen=True)
 class EncodeConfig:
+    # x264 (libx264, CPU) or nvenc (h264_nvenc: an NVIDIA GPU and an ffmpeg built with
+    # it; checked before the first cut, with a clear error where either is missing).
+    # nvenc reads crf as its constant quality (-cq) and the preset as the nearest p1-p7.
+    codec: Literal["x264", "nvenc"] = "x264"
     crf: int = field(default=18, metadata=_range(0, 51))
     preset: X264Preset = "medium"
     # 0 keeps the source size. SD1.5 motion modules train at 256-512 px short side and
@@ -383,6 +387,9 @@ def _check_relations(cfg: Config, problems: list[str]) -> None:
     if not url.startswith(("http://", "https://")):
         problems.append(f"hydrus.api_url: {url!r} is not allowed; allowed: an http:// or "
                         "https:// URL such as http://127.0.0.1:45869/")
+    if cfg.encode.codec == "nvenc" and cfg.encode.tune:
+        problems.append(f"encode.tune: {cfg.encode.tune!r} is not allowed with encode.codec "
+                        "nvenc; allowed: null (tune names are x264's)")
     _check_caption_template(cfg.dataset.caption_template, problems)
     _check_nightly(cfg.nightly, problems)
     if cfg.train.method == "lora" and not cfg.train.motion_module:

@@ -51,6 +51,14 @@ def _tool(name: str, configured: str, cfg: Config) -> Check:
 
 
 def _encoder(cfg: Config) -> Check:
+    if cfg.encode.codec == "nvenc":  # listed, and a 2-frame test encode on the GPU
+        from hydrus_motion.clips.codec import check_codec
+
+        try:
+            check_codec(cfg.encode, cfg.tools)
+        except HydrusMotionError as exc:
+            return Check("h264_nvenc", False, f"{exc}; {exc.hint}")
+        return Check("h264_nvenc", True, "NVENC H.264 encoder available and working")
     try:
         out = run_tool([find_tool(cfg.tools.ffmpeg), "-hide_banner", "-encoders"], timeout_s=30)
     except HydrusMotionError as exc:

@@ -49,7 +49,13 @@ class StageContext:
 
 
 def detect(ctx: StageContext, job: Job) -> None:
-    from hydrus_motion.pipeline import detect_scenes, keep_hand_made, sidecar_is_current
+    from hydrus_motion.pipeline import (
+        detect_and_cut,
+        detect_scenes,
+        keep_hand_made,
+        sidecar_is_current,
+        source_clips_dir,
+    )
     from hydrus_motion.scenes.sidecar import default_sidecar_path
 
     video = _video(ctx, job)
@@ -61,7 +67,11 @@ def detect(ctx: StageContext, job: Job) -> None:
         log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
         return
     keep_hand_made(sidecar, video)
-    detect_scenes(video, ctx.cfg, sidecar)
+    # one decode: the clips it could cut while detecting wait, finished, for `slice`
+    out_dir = source_clips_dir(ctx.cfg, video, job.source_sha256)
+    _remove_scratch(out_dir)  # a one pass that a kill cut short
+    if detect_and_cut(video, ctx.cfg, sidecar, out_dir) is None:
+        detect_scenes(video, ctx.cfg, sidecar)
 
 
 def slice_clips(ctx: StageContext, job: Job) -> None:

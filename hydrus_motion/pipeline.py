@@ -4,6 +4,7 @@ Ingest flow (per video):
 
     probe ─▶ detect scenes ─▶ write sidecar                 (`hydrus-motion scenes`)
     probe ─▶ read sidecar ─▶ [bars, fields] ─▶ plan spans ─▶ cut clips  (`slice`)
+    a new video (no current sidecar): both from one decode, then cut what is left
     ... ─▶ record clips locally (queued) ─▶ push to Hydrus   (`hydrus-motion ingest`)
     recent pushes ─▶ re-check in Hydrus ─▶ repair            (`hydrus-motion reconcile`)
 
@@ -52,7 +53,7 @@ from hydrus_motion.ingest.content import file_sha256, source_fingerprint
 from hydrus_motion.probe import frame_count_slack, probe_video
 from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.promotion import gate_decision, keep_candidate, promote_run, read_decision
-from hydrus_motion.records import Clip, ClipPlan, ClipSpan, SceneList, VideoInfo
+from hydrus_motion.records import Clip, ClipPlan, ClipSpan, Scan, SceneList, VideoInfo
 from hydrus_motion.reports import ExportReport, NightlyDetails, TrainReport
 from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.bars import sample_crops
@@ -112,10 +113,11 @@ def slice_planned(video: Path, cfg: Config, out_dir: Path, sidecar: Path | None 
     return SliceResult(clips, plan)
 
 
-def plan_video(video: Path, cfg: Config,
-               sidecar: Path | None = None) -> tuple[VideoInfo, ClipPlan]:
-    """The video as probed (interlacing measured unless encode.deinterlace is off) and
-    its clip plan from the sidecar (black bars sampled when the sidecar has none)."""
+def plan_video(video: Path, cfg: Config, sidecar: Path | None = None,
+               scan: Scan | None = None) -> tuple[VideoInfo, ClipPlan]:
+    """The video as probed (interlacing measured unless encode.deinterlace is off or
+    `scan` says it already) and its clip plan from the sidecar (black bars sampled when
+    the sidecar has none)."""
     info = probe_video(video, cfg.tools)
     sidecar = sidecar or default_sidecar_path(video)
     scenes = read_sidecar(sidecar, video)
@@ -128,11 +130,35 @@ def plan_video(video: Path, cfg: Config,
     if cfg.clips.crop == "auto" and not scenes.bars_measured:
         scenes = sample_crops(info, scenes, cfg.clips, cfg.tools, cfg.scenes.analysis_size)
     if cfg.encode.deinterlace != "off":
-        info = dataclasses.replace(info, scan=measure_scan(info, cfg.tools))
+        info = dataclasses.replace(info, scan=scan or measure_scan(info, cfg.tools))
     plan = plan_clips(scenes, cfg.clips)
     if summary := plan.drop_summary(cfg.clips.min_frames):
         log.info("%s: %d clip(s) planned; %s", video.name, len(plan.spans), summary)
     return info, plan
+
+
+def detect_and_cut(video: Path, cfg: Config, sidecar: Path,
+                   out_dir: Path) -> tuple[VideoInfo, ClipPlan] | None:
+    """`scenes` and most of `slice` from one decode (clips/onepass.py): the sidecar is
+    written as `scenes` writes it; clips equal to its plan's spans are left finished in
+    `out_dir`, so the cutter cuts only the rest. None (nothing done) where the one pass
+    does not apply to this video or config."""
+    from hydrus_motion.clips.onepass import OnePassCutter, unsupported
+
+    if unsupported(cfg) is not None:
+        return None
+    info = probe_video(video, cfg.tools)
+    if (reason := unsupported(cfg, info)) is not None:
+        log.info("%s: detecting and cutting in two passes: %s", video.name, reason)
+        return None
+    if cfg.encode.deinterlace != "off":
+        info = dataclasses.replace(info, scan=measure_scan(info, cfg.tools))
+
+    def settle(scenes: SceneList) -> tuple[VideoInfo, ClipPlan]:
+        write_sidecar(scenes, sidecar, source_fingerprint(video))
+        return plan_video(video, cfg, sidecar, scan=info.scan)
+
+    return OnePassCutter(cfg).run(info, out_dir, settle)
 
 
 def _check_crops(sidecar: Path, scenes: SceneList, info: VideoInfo) -> None:
@@ -165,17 +191,21 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
     `progress(done, total)` hears of the cut's clips, batch by batch."""
     source_sha256 = file_sha256(video)
     sidecar = default_sidecar_path(video)
+    out_dir = source_clips_dir(cfg, video, source_sha256)
+    planned = None
     if sidecar_is_current(sidecar, video):
         log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
     else:
         keep_hand_made(sidecar, video)
-        detect_scenes(video, cfg, sidecar, detector)
-    info, plan = plan_video(video, cfg, sidecar)
+        if detector is None and cutter is None:  # one decode for both (issue 17)
+            planned = detect_and_cut(video, cfg, sidecar, out_dir)
+        if planned is None:
+            detect_scenes(video, cfg, sidecar, detector)
+    info, plan = planned or plan_video(video, cfg, sidecar)
     spans = list(plan.spans)
     known = store.clips_of_source(source_sha256)
     if known and _same_plan(known, spans) and all(r.path.is_file() for r in known):
         return IngestResult(video, source_sha256, known, reused=True, plan=plan)
-    out_dir = source_clips_dir(cfg, video, source_sha256)
     clips = (cutter or FfmpegCutter(cfg.encode, cfg.tools)).cut(info, spans, out_dir, progress)
     source = {"name": video.name, "sha256": source_sha256, "frames": info.frames_hint,
               "fps": float(info.fps), "width": info.width, "height": info.height,

@@ -118,6 +118,7 @@ def probe_video(path: Path, tools: ToolsConfig) -> VideoInfo:
     width, height = round(coded_w * sar), coded_h
     if rotation in (90, 270):
         width, height = height, width
+        coded_w, coded_h = coded_h, coded_w
     fps = _fraction(s.get("avg_frame_rate")) or _fraction(s.get("r_frame_rate"))
     if not fps:
         raise BadVideo(path, "the video stream has no frame rate")
@@ -125,7 +126,8 @@ def probe_video(path: Path, tools: ToolsConfig) -> VideoInfo:
     frames = s.get("nb_frames")
     return VideoInfo(path=path, codec=s.get("codec_name", "?"), width=width, height=height,
                      fps=fps, duration=duration, frames_hint=int(frames) if frames else None,
-                     rotation=rotation, sample_aspect=sar)
+                     rotation=rotation, sample_aspect=sar, pix_fmt=s.get("pix_fmt"),
+                     coded_size=(coded_w, coded_h))
 
 
 def frame_count_slack(frames: int) -> int:

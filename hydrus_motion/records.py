@@ -49,6 +49,8 @@ class VideoInfo:
     rotation: int  # degrees the player rotates by (0, 90, 180, 270)
     sample_aspect: Fraction  # 1 for square pixels
     scan: Scan | None = None  # interlacing as measured on a sample (clips/fields.py)
+    pix_fmt: str | None = None  # the decoder's pixel format (yuv420p, yuv420p10le, ...)
+    coded_size: tuple[int, int] | None = None  # decoded frames, rotated, pixels as stored
 
 
 @dataclass(frozen=True)

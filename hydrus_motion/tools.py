@@ -195,6 +195,18 @@ def run_tool(argv: Sequence[str], *, timeout_s: float) -> subprocess.CompletedPr
     return subprocess.CompletedProcess(argv, 0, stdout, stderr)
 
 
+def widen_pipe(fd: int) -> None:
+    """Linux: a pipe as large as allowed (pipe-max-size, 1 MiB by default) instead of
+    64 KiB, so a raw frame of megabytes crosses in a few writes, not dozens of wake-ups."""
+    try:
+        import fcntl
+
+        with open("/proc/sys/fs/pipe-max-size", encoding="ascii") as fh:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, int(fh.read()))
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass  # elsewhere, or not allowed: the default size works, a little slower
+
+
 class StreamingTool:
     """A child whose stdout is read as it runs (raw frames), stderr read by a thread.
 
@@ -202,7 +214,10 @@ class StreamingTool:
     kept for errors. Use as a context manager; leaving it early kills the child.
     """
 
-    def __init__(self, argv: Sequence[str], *, timeout_s: float, on_stderr_line=None):
+    def __init__(self, argv: Sequence[str], *, timeout_s: float, on_stderr_line=None,
+                 pass_fds: Sequence[int] = (), stdin: int | None = subprocess.DEVNULL):
+        """`pass_fds`: pipe ends the child writes to (`pipe:N` outputs), closed here once
+        it has them; `stdin=subprocess.PIPE` for a child fed with `write`."""
         self.argv = [str(a) for a in argv]
         self._on_line = on_stderr_line
         self._tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
@@ -210,8 +225,16 @@ class StreamingTool:
         self._timer: threading.Timer | None = None
         self.timed_out = False
         log.debug("run: %s", subprocess.list2cmdline(self.argv))
-        self.proc = children.spawn(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, bufsize=0)
+        try:
+            self.proc = children.spawn(self.argv, stdin=stdin, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, bufsize=0,
+                                       pass_fds=tuple(pass_fds))
+        finally:
+            for fd in pass_fds:  # the child holds them now: its exit is their end of stream
+                os.close(fd)
+        for stream in (self.proc.stdout, self.proc.stdin):
+            if stream is not None:
+                widen_pipe(stream.fileno())
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         self._timer = threading.Timer(timeout_s, self._expire)
@@ -247,6 +270,24 @@ class StreamingTool:
             remaining -= len(chunk)
         return b"".join(chunks)
 
+    def write(self, data: bytes) -> None:
+        """Feed the child's stdin; ToolFailed when it stopped reading (it failed)."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(data)
+        except (BrokenPipeError, ValueError):
+            children.check(self.proc)
+            raise _failure(self.argv, self.proc.poll(), self.stderr_tail,
+                           "stopped reading its input") from None
+
+    def close_input(self) -> None:
+        """End of input: the child finishes its work and exits (see `finish`)."""
+        if self.proc.stdin and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
     @property
     def stderr_tail(self) -> str:
         return _tail(list(self._tail))
@@ -274,9 +315,12 @@ class StreamingTool:
         with children._lock:
             children._running.discard(self.proc)  # no check: an exception may be in flight
         self._reader.join(timeout=5)
-        for stream in (self.proc.stdout, self.proc.stderr):
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream:
-                stream.close()
+                try:
+                    stream.close()
+                except BrokenPipeError:
+                    pass
 
 
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows (NTFS: 255 UTF-16 units)

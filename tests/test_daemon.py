@@ -161,10 +161,14 @@ def test_fifty_videos_broken_files_duplicates_and_temp_names(
     assert doc["runs"][0]["outcome"] == "ok" and not doc["daemon"]["running"]
 
 
+@pytest.mark.parametrize("stage,sections", [
+    ("detect", {}),  # a new video is cut in the detect stage's one pass (issue 17)
+    ("slice", {"scenes": {"fast_decode": True}})])  # which the two passes do
 def test_kill_9_in_the_middle_of_a_video_loses_and_duplicates_nothing(
-        tmp_path, hydrus, scenes_video):
+        tmp_path, hydrus, scenes_video, stage, sections):
     # a slow encode so the kill lands while ffmpeg is cutting
-    daemon = DaemonUnderTest(tmp_path, hydrus, encode={"preset": "veryslow"}).start()
+    daemon = DaemonUnderTest(tmp_path, hydrus, encode={"preset": "veryslow"},
+                             sections=sections).start()
     shutil.copy(scenes_video, daemon.watch / "film.mp4")
     daemon.wait_for(lambda: any(b"libx264" in cmdline(pid) for pid in
                                 children_of(daemon.proc.pid)), "ffmpeg cutting clips")
@@ -178,7 +182,7 @@ def test_kill_9_in_the_middle_of_a_video_loses_and_duplicates_nothing(
     while any(alive(pid) for pid in kids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in kids), "ffmpeg outlived the killed daemon"
-    assert daemon.query("SELECT status FROM jobs WHERE stage = 'slice'") == [("running",)]
+    assert daemon.query(f"SELECT status FROM jobs WHERE stage = '{stage}'") == [("running",)]
 
     daemon.start()
     assert "1 interrupted job(s) resumed" in daemon.log.read_text()
@@ -189,11 +193,11 @@ def test_kill_9_in_the_middle_of_a_video_loses_and_duplicates_nothing(
     started = time.monotonic()
     assert daemon.stop() == 0 and time.monotonic() - started < 5
     assert not any(alive(pid) for pid in encoders)
-    assert daemon.query("SELECT status, attempts FROM jobs WHERE stage = 'slice'") == \
+    assert daemon.query(f"SELECT status, attempts FROM jobs WHERE stage = '{stage}'") == \
         [("queued", 0)]
     assert daemon.sources() == {"film.mp4": "active"}
     assert temp_files(daemon.state, daemon.watch) == []
-    assert "slice interrupted by the stop; queued again" in daemon.log.read_text()
+    assert f"{stage} interrupted by the stop; queued again" in daemon.log.read_text()
 
     daemon.start()
     daemon.wait_for(daemon.settled, "the video after the restarts", timeout=180)

@@ -241,6 +241,26 @@ def test_probe_and_detection_tell_machine_failures_apart_too(long_video, tmp_pat
         list(decode_frames(info, killed, long_side=64))
 
 
+def clip_start_times(path: Path) -> list[float]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=start_time",
+                          "-of", "csv=p=0", str(path)], check=True, capture_output=True,
+                         text=True).stdout.split()
+    return [float(x) for x in out]
+
+
+def test_every_clip_starts_at_zero_after_a_seek_too(long_video, tmp_path):
+    video = tmp_path / "short.mp4"
+    os.symlink(long_video, video)
+    write_scenes(video, 1001 * SCENE, SCENE)
+    sidecar = default_sidecar_path(video)
+    sidecar.write_text("\n".join(sidecar.read_text().splitlines()[:12 + 9]) + "\n")
+    cfg = dataclasses.replace(CFG, encode=dataclasses.replace(CFG.encode, clips_per_run=3))
+    clips = slice_video(video, cfg, tmp_path / "out")
+    assert len(clips) == 9
+    for clip in clips:  # the first clip of a batch that seeks kept the source's clock
+        assert all(abs(t) < 0.03 for t in clip_start_times(clip.path)), clip.path.name
+
+
 def test_kept_audio_is_each_clips_own_in_every_batch(tmp_path):
     """keep_audio: a tone whose pitch names the scene (300 Hz + 200 Hz per scene), cut in
     batches of 3 clips (each seeking): every clip carries its own scene's pitch, as long
@@ -269,7 +289,8 @@ def test_kept_audio_is_each_clips_own_in_every_batch(tmp_path):
     finally:
         cut_module.run_tool = real_run_tool
     assert len(clips) == scenes
-    for clip in clips:
+    for clip in clips:  # picture and sound start together, at 0, after a seek too
+        assert all(abs(t) < 0.03 for t in clip_start_times(clip.path)), clip.path.name
         pcm = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(clip.path),
                               "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "pipe:1"],
                              check=True, capture_output=True).stdout

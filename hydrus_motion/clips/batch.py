@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from hydrus_motion.clips.codec import codec_options
 from hydrus_motion.clips.plan import resampled_frames
 from hydrus_motion.clips.timeline import SeekPoint
 from hydrus_motion.config import EncodeConfig
@@ -120,13 +121,21 @@ def video_filters(video, plan: CutPlan, batch: Batch, seek: SeekPoint | None, ve
         video = video.filter("showinfo", checksum=0)
     if plan.ratio:
         video = video.filter("setpts", f"N/({plan.fps.numerator}/{plan.fps.denominator})/TB")
-    if batch.crop:  # displayed pixels -> this frame's pixels (rotation applied already)
-        c, w, h = batch.crop, plan.info.width, plan.info.height
-        video = video.filter("crop", w=f"iw*{c.width}/{w}", h=f"ih*{c.height}/{h}",
-                             x=f"iw*{c.x}/{w}", y=f"ih*{c.y}/{h}")
+    else:  # the batch's first clip from 0 (-copyts kept the source's clock); the muxer
+        video = video.filter("setpts", "PTS-STARTPTS")  # resets the clips after it
+    if batch.crop:
+        video = video.filter("crop", **crop_args(batch.crop, plan.info))
     width, height = batch_size(plan, batch)
     return (video.filter("scale", width, height, flags="lanczos")
             .filter("setsar", 1).filter("format", "yuv420p"))
+
+
+def crop_args(crop: CropBox, info: VideoInfo) -> dict[str, str]:
+    """The crop filter's options: displayed pixels -> this frame's pixels (rotation
+    applied already, pixels as stored)."""
+    w, h = info.width, info.height
+    return {"w": f"iw*{crop.width}/{w}", "h": f"ih*{crop.height}/{h}",
+            "x": f"iw*{crop.x}/{w}", "y": f"ih*{crop.y}/{h}"}
 
 
 def batch_argv(ffmpeg_exe: str, plan: CutPlan, batch: Batch, seek: SeekPoint | None,
@@ -143,7 +152,7 @@ def batch_argv(ffmpeg_exe: str, plan: CutPlan, batch: Batch, seek: SeekPoint | N
     keyframes = balanced_sum([f"eq(n,{n})" for n in starts]) if starts else "0"
     pattern = os.path.join(str(folder).replace("%", "%%"), "segment%06d.mp4")
     options = {
-        "c:v": "libx264", "crf": enc.crf, "preset": enc.preset,
+        **codec_options(enc),
         "force_key_frames": f"expr:{keyframes}",
         "f": "segment", "segment_format": "mp4",
         "segment_format_options": "movflags=+faststart",
@@ -155,8 +164,6 @@ def batch_argv(ffmpeg_exe: str, plan: CutPlan, batch: Batch, seek: SeekPoint | N
         options["segment_frames"] = ",".join(map(str, starts))
     else:
         options["segment_time"] = 10**9  # one clip: never split
-    if enc.tune:
-        options["tune"] = enc.tune
     if plan.ratio:
         options["r"] = f"{plan.fps.numerator}/{plan.fps.denominator}"
     else:

@@ -30,6 +30,7 @@ from pathlib import Path
 from hydrus_motion.clips import batch as batching
 from hydrus_motion.clips.audio import add_audio
 from hydrus_motion.clips.batch import Batch, CutPlan, kept_frames
+from hydrus_motion.clips.codec import check_codec
 from hydrus_motion.clips.done import (
     clip_key,
     done_entry,
@@ -77,6 +78,7 @@ class FfmpegCutter:
             progress: Progress | None = None) -> list[Clip]:
         if not spans:
             return []
+        check_codec(self.encode, self.tools)
         report = progress or no_progress
         out_dir = Path(out_dir)
         ratio = resample_ratio(info.fps, self.encode.fps)

@@ -44,6 +44,8 @@ class DoneClip:
 def clip_key(info: VideoInfo, encode: EncodeConfig, span: ClipSpan) -> str:
     stat = info.path.stat()
     settings = {k: v for k, v in dataclasses.asdict(encode).items() if k not in _NOT_OUTPUT}
+    if settings.get("codec") == "x264":  # the default: keys of clips cut before it existed
+        del settings["codec"]
     crop = dataclasses.asdict(span.crop) if span.crop else None
     text = json.dumps([stat.st_size, stat.st_mtime_ns, span.scene, span.start_frame,
                        span.end_frame, crop, settings], sort_keys=True)

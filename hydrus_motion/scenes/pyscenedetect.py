@@ -87,37 +87,69 @@ class PySceneDetectDetector:
         self.name = describe(cfg)
 
     def detect(self, info: VideoInfo, progress: Progress = no_progress) -> SceneList:
-        from scenedetect.common import FrameTimecode, Timecode
+        session = self.start(info)
+        for frame in decode_frames(info, self.tools, long_side=self.cfg.analysis_size,
+                                   fast_decode=self.cfg.fast_decode):
+            session.add(frame.time, frame.image)
+            if session.frames % PROGRESS_EVERY == 0:
+                progress(session.frames, max(info.frames_hint or 0, session.frames))
+        progress(session.frames, session.frames)
+        return session.finish()
 
-        detector = build_detector(self.cfg)
-        frame_times: list[float] = []
-        cut_times: list[float] = []
-        timecode = None
+    def start(self, info: VideoInfo) -> DetectionSession:
+        """Detection fed one analysis frame at a time (the one-pass cut drives it)."""
         meter = None
         if self.clips is not None and self.clips.crop == "auto":
             meter = BarMeter(analysis_size(info, self.cfg.analysis_size),
                              (info.width, info.height), self.clips.crop_black_level,
                              self.clips.crop_min_bar)
-        for frame in decode_frames(info, self.tools, long_side=self.cfg.analysis_size,
-                                   fast_decode=self.cfg.fast_decode):
-            frame_times.append(frame.time)
-            if meter is not None:
-                meter.add(frame.image)
-            pts = round(Fraction(frame.time) / _TIME_BASE)
-            timecode = FrameTimecode(Timecode(pts=pts, time_base=_TIME_BASE), fps=info.fps)
-            cut_times += [c.seconds for c in detector.process_frame(timecode, frame.image)]
-            if len(frame_times) % PROGRESS_EVERY == 0:
-                progress(len(frame_times), max(info.frames_hint or 0, len(frame_times)))
-        progress(len(frame_times), len(frame_times))
-        if timecode is not None:
-            cut_times += [c.seconds for c in detector.post_process(timecode)]
-        cuts = [nearest_frame(frame_times, t) for t in cut_times]
-        scenes = scenes_from_cuts(info, frame_times, cuts, self.name)
-        if meter is not None:
-            scenes = with_crops(scenes, meter)
+        return DetectionSession(info, build_detector(self.cfg), meter, self.name,
+                                self.cfg.detector)
+
+
+class DetectionSession:
+    """One video's detection, frame by frame: `add` returns the cuts found so far (frame
+    indexes, possibly of earlier frames), `finish` the SceneList `detect` returns."""
+
+    def __init__(self, info: VideoInfo, detector, meter: BarMeter | None, name: str,
+                 kind: str):
+        self.info = info
+        self.detector = detector
+        self.meter = meter  # black bars, when clips.crop is auto
+        self.name = name
+        self.kind = kind
+        self.frame_times: list[float] = []
+        self._cut_times: list[float] = []
+        self._timecode = None
+
+    @property
+    def frames(self) -> int:
+        return len(self.frame_times)
+
+    def add(self, time: float, image) -> list[int]:
+        from scenedetect.common import FrameTimecode, Timecode
+
+        self.frame_times.append(time)
+        if self.meter is not None:
+            self.meter.add(image)
+        pts = round(Fraction(time) / _TIME_BASE)
+        self._timecode = FrameTimecode(Timecode(pts=pts, time_base=_TIME_BASE),
+                                       fps=self.info.fps)
+        found = [c.seconds for c in self.detector.process_frame(self._timecode, image)]
+        self._cut_times += found
+        return [nearest_frame(self.frame_times, t) for t in found]
+
+    def finish(self) -> SceneList:
+        info = self.info
+        if self._timecode is not None:
+            self._cut_times += [c.seconds for c in self.detector.post_process(self._timecode)]
+        cuts = [nearest_frame(self.frame_times, t) for t in self._cut_times]
+        scenes = scenes_from_cuts(info, self.frame_times, cuts, self.name)
+        if self.meter is not None:
+            scenes = with_crops(scenes, self.meter)
         barred = sum(s.crop is not None for s in scenes.scenes)
         log.info("%s: %d frames, %d scenes (%s)%s", info.path.name, scenes.frames,
-                 len(scenes.scenes), self.cfg.detector,
+                 len(scenes.scenes), self.kind,
                  f", {barred} with black bars" if barred else "")
         return scenes
 
