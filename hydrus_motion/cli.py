@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         result, code = _failure(args, "interrupted", None), 130
+    except BrokenPipeError:  # the reader (`| head`) left early: quiet, as other tools are
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
     except Exception as exc:  # not an error we explain: still a message, not a traceback
         if args.verbose or os.environ.get("HYDRUS_MOTION_DEBUG"):
             raise

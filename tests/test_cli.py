@@ -159,3 +159,13 @@ def test_json_into_a_closed_pipe_is_not_a_crash(scenes_video, tmp_path):
 def test_help_works_without_heavy_imports():
     done = run_cli("--help")
     assert done.returncode == 0 and "scenes" in done.stdout and "slice" in done.stdout
+
+
+def test_a_reader_that_leaves_early_gets_no_error(tmp_path):
+    """`hydrus-motion config show | head -1`: no "error: BrokenPipeError" on stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "hydrus_motion", "config", "show"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                            env={**os.environ, "HYDRUS_MOTION_CONFIG": ""})
+    proc.stdout.close()  # gone before the first line, as head is after its own
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141) and "error" not in err, err
