@@ -50,6 +50,7 @@ class StageContext:
 
 def detect(ctx: StageContext, job: Job) -> None:
     from hydrus_motion.pipeline import (
+        cut_again_in_one_pass,
         detect_and_cut,
         detect_scenes,
         keep_hand_made,
@@ -63,14 +64,16 @@ def detect(ctx: StageContext, job: Job) -> None:
     # a sidecar write that a kill cut short (names may hold glob characters: "[1080p]")
     for stale in video.parent.glob(glob.escape(f".{sidecar.name}.") + "*.part"):
         stale.unlink(missing_ok=True)
-    if sidecar_is_current(sidecar, video):  # dropped with a hand-made sidecar, or detected before
+    out_dir = source_clips_dir(ctx.cfg, video, job.source_sha256)
+    current = sidecar_is_current(sidecar, video)  # hand-made, or detected before
+    if current and not cut_again_in_one_pass(sidecar, out_dir):
         log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
         return
-    keep_hand_made(sidecar, video)
+    if not current:
+        keep_hand_made(sidecar, video)
     # one decode: the clips it could cut while detecting wait, finished, for `slice`
-    out_dir = source_clips_dir(ctx.cfg, video, job.source_sha256)
     _remove_scratch(out_dir)  # a one pass that a kill cut short
-    if detect_and_cut(video, ctx.cfg, sidecar, out_dir) is None:
+    if detect_and_cut(video, ctx.cfg, sidecar, out_dir) is None and not current:
         detect_scenes(video, ctx.cfg, sidecar)
 
 

@@ -39,6 +39,7 @@ from hydrus_motion.annotate.wd_tagger import Tagger
 from hydrus_motion.base import SYSTEM_CLOCK, Clock, Trainer
 from hydrus_motion.clips.base import ClipCutter
 from hydrus_motion.clips.cut import FfmpegCutter
+from hydrus_motion.clips.done import RECORD_NAME as CUT_RECORD
 from hydrus_motion.clips.fields import measure_scan
 from hydrus_motion.clips.plan import plan_clips
 from hydrus_motion.config import Config, clips_dir, dataset_dir, training_dir
@@ -62,6 +63,7 @@ from hydrus_motion.scenes.sidecar import (
     default_sidecar_path,
     read_header,
     read_sidecar,
+    sidecar_unedited,
     write_sidecar,
 )
 from hydrus_motion.store.db import ClipRecord, Store
@@ -193,13 +195,15 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
     sidecar = default_sidecar_path(video)
     out_dir = source_clips_dir(cfg, video, source_sha256)
     planned = None
-    if sidecar_is_current(sidecar, video):
+    current = sidecar_is_current(sidecar, video)
+    if current and not cut_again_in_one_pass(sidecar, out_dir):
         log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
     else:
-        keep_hand_made(sidecar, video)
+        if not current:
+            keep_hand_made(sidecar, video)
         if detector is None and cutter is None:  # one decode for both (issue 17)
             planned = detect_and_cut(video, cfg, sidecar, out_dir)
-        if planned is None:
+        if planned is None and not current:
             detect_scenes(video, cfg, sidecar, detector)
     info, plan = planned or plan_video(video, cfg, sidecar)
     spans = list(plan.spans)
@@ -276,6 +280,14 @@ def export(gateway: HydrusGateway, cfg: Config, out: Path,
 def source_clips_dir(cfg: Config, video: Path, source_sha256: str) -> Path:
     """The folder a video's clips go to (name fitted to the file-name limit)."""
     return clips_dir(cfg) / fit_name(video.stem, f"-{source_sha256[:8]}")
+
+
+def cut_again_in_one_pass(sidecar: Path, out_dir: Path) -> bool:
+    """A current sidecar that we wrote and nobody edited, and no clip cut from it here
+    (the state was lost, or the clips folder removed): the one pass again, since it gives
+    the clips it gave the first time byte for byte, and a two-pass cut would not (one
+    x264 session per batch, not per clip): Hydrus would get every clip twice."""
+    return sidecar_unedited(sidecar) and not (out_dir / CUT_RECORD).is_file()
 
 
 def sidecar_is_current(sidecar: Path, video: Path) -> bool:

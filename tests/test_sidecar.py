@@ -11,6 +11,7 @@ from hydrus_motion.scenes.sidecar import (
     format_timecode,
     read_sidecar,
     render_sidecar,
+    sidecar_unedited,
     write_sidecar,
 )
 
@@ -36,6 +37,25 @@ def test_round_trip(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
+
+
+def test_an_edit_of_the_scene_lines_is_told_from_our_own_file(tmp_path):
+    """ingest cuts an unedited sidecar of ours again in one pass (a lost state gives the
+    same clips), an edited one in two passes (pipeline.cut_again_in_one_pass)."""
+    path = tmp_path / "film.mp4.scenes.txt"
+    write_sidecar(sample(), path)
+    assert sidecar_unedited(path)
+    text = path.read_text()
+    path.write_text(text.replace("# One scene per line.", "# my note. One scene per line."))
+    assert sidecar_unedited(path)  # a comment is not an edit
+    path.write_text(text.replace("      2           30", "      2           40"))
+    assert not sidecar_unedited(path)  # a cut moved
+    path.write_text("\n".join(line for line in text.splitlines()
+                              if not line.startswith("      3")) + "\n")
+    assert not sidecar_unedited(path)  # a scene dropped
+    path.write_text("\n".join(line for line in text.splitlines()
+                              if not line.startswith("# written:")) + "\n")
+    assert not sidecar_unedited(path)  # not known to be ours
 
 
 def test_readable_by_a_person():

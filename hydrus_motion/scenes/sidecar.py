@@ -24,6 +24,7 @@ bars) has its bars measured at slice time from a few frames per scene.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -72,10 +73,23 @@ def parse_timecode(text: str) -> float | None:
     return int(h) * 3600 + int(m) * 60 + float(s)
 
 
+def scene_lines_hash(lines: list[str]) -> str:
+    """Of a sidecar's scene lines as written (comments and blank lines aside)."""
+    body = "\n".join(line.strip() for line in lines
+                     if line.strip() and not line.lstrip().startswith("#"))
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
 def render_sidecar(scenes: SceneList, source: str | None = None) -> str:
     """`source`: the video's content fingerprint (ingest.content.source_fingerprint), so
-    freshness is judged by content, not by modification times."""
+    freshness is judged by content, not by modification times. `written` hashes the
+    scene lines, so a later reader can tell a person changed them (sidecar_unedited)."""
     fps = scenes.fps
+    rows = []
+    for s in scenes.scenes:
+        crop = f"  {s.crop if s.crop else '-'}" if scenes.bars_measured else ""
+        rows.append(f"{s.index:7d}  {s.start_frame:11d}  {s.end_frame:9d}  "
+                    f"{format_timecode(s.start)}  {format_timecode(s.end)}{crop}")
     lines = [
         MAGIC,
         f"# video: {escape_value(scenes.video.name)}",
@@ -85,6 +99,7 @@ def render_sidecar(scenes: SceneList, source: str | None = None) -> str:
         f"# timing: {'variable' if scenes.variable_frame_rate else 'constant'}",
         f"# detector: {escape_value(scenes.detector or 'unknown')}",
         *(["# bars: measured"] if scenes.bars_measured else []),
+        f"# written: scenes {scene_lines_hash(rows)}",
         "#",
         "# One scene per line. Frames are 0-based: start_frame is the scene's first frame,",
         "# end_frame the first frame after it. Edit frame numbers to move a cut, split a line",
@@ -95,11 +110,20 @@ def render_sidecar(scenes: SceneList, source: str | None = None) -> str:
         "# scene  start_frame  end_frame  start         end"
         + ("           crop" if scenes.bars_measured else ""),
     ]
-    for s in scenes.scenes:
-        crop = f"  {s.crop if s.crop else '-'}" if scenes.bars_measured else ""
-        lines.append(f"{s.index:7d}  {s.start_frame:11d}  {s.end_frame:9d}  "
-                     f"{format_timecode(s.start)}  {format_timecode(s.end)}{crop}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + rows) + "\n"
+
+
+def sidecar_unedited(path: Path) -> bool:
+    """Its scene lines are still the ones we wrote (False when changed, or not ours)."""
+    header = read_header(path)
+    written = (header or {}).get("written", "")
+    if not written.startswith("scenes "):
+        return False
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return scene_lines_hash(lines[1:]) == written.split()[1]
 
 
 def write_sidecar(scenes: SceneList, path: Path, source: str | None = None) -> None:
