@@ -16,7 +16,7 @@ import os
 import queue
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -47,15 +47,10 @@ def analysis_size(info: VideoInfo, long_side: int) -> tuple[int, int]:
     return width, height
 
 
-def decode_frames(info: VideoInfo, tools: ToolsConfig, *, long_side: int,
-                  fast_decode: bool = False, exact_size: tuple[int, int] | None = None,
-                  scale_flags: str = "neighbor") -> Iterator[Frame]:
-    """Every frame of `info.path`, scaled for analysis. BadVideo when it cannot be decoded.
-
-    `exact_size` (width, height) ignores the aspect ratio, for models trained that way.
-    """
-    width, height = exact_size or analysis_size(info, long_side)
-    frame_bytes = width * height * 3
+def _showinfo_reader() -> tuple[queue.Queue[tuple[int, int]], list[Fraction],
+                                Callable[[str], None]]:
+    """(frame (shown index, pts) queue, [time base], the stderr line handler filling
+    them) for one ffmpeg run with showinfo."""
     timestamps: queue.Queue[tuple[int, int]] = queue.Queue()
     time_base: list[Fraction] = []
 
@@ -65,6 +60,20 @@ def decode_frames(info: VideoInfo, tools: ToolsConfig, *, long_side: int,
             timestamps.put((int(match.group(1)), int(match.group(2))))
         elif not time_base and (tb := _TIME_BASE.search(line)):
             time_base.append(Fraction(int(tb.group(1)), int(tb.group(2))))
+
+    return timestamps, time_base, on_line
+
+
+def decode_frames(info: VideoInfo, tools: ToolsConfig, *, long_side: int,
+                  fast_decode: bool = False, exact_size: tuple[int, int] | None = None,
+                  scale_flags: str = "neighbor") -> Iterator[Frame]:
+    """Every frame of `info.path`, scaled for analysis. BadVideo when it cannot be decoded.
+
+    `exact_size` (width, height) ignores the aspect ratio, for models trained that way.
+    """
+    width, height = exact_size or analysis_size(info, long_side)
+    frame_bytes = width * height * 3
+    timestamps, time_base, on_line = _showinfo_reader()
 
     argv = [find_tool(tools.ffmpeg), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
             "-threads", "0"]
@@ -112,15 +121,7 @@ def decode_with_full(info: VideoInfo, tools: ToolsConfig, *, long_side: int,
     frames) and the full chain, written to a second pipe. Both pipes are read by threads
     into bounded queues, so neither output can stall the other (POSIX only)."""
     width, height = analysis_size(info, long_side)
-    timestamps: queue.Queue[tuple[int, int]] = queue.Queue()
-    time_base: list[Fraction] = []
-
-    def on_line(line: str) -> None:
-        match = _SHOWINFO.search(line)
-        if match:
-            timestamps.put((int(match.group(1)), int(match.group(2))))
-        elif not time_base and (tb := _TIME_BASE.search(line)):
-            time_base.append(Fraction(int(tb.group(1)), int(tb.group(2))))
+    timestamps, time_base, on_line = _showinfo_reader()
 
     read_end, write_end = os.pipe()
     widen_pipe(read_end)
