@@ -49,6 +49,14 @@ def write_scenes(video: Path, frames: int, scene_frames: int = SCENE) -> None:
     write_sidecar(SceneList(video, fps, frames, scenes, "test"), default_sidecar_path(video))
 
 
+def keep_first_scenes(sidecar: Path, count: int) -> None:
+    """The sidecar cut down to its header and first `count` scene lines (a hand edit)."""
+    lines = sidecar.read_text().splitlines()
+    header = [line for line in lines if line.startswith("#")]
+    sidecar.write_text("\n".join(header + [line for line in lines
+                                           if not line.startswith("#")][:count]) + "\n")
+
+
 def decode(paths: list[Path], tmp_path: Path) -> np.ndarray:
     """Gray frames of all `paths` back to back, decoded in one ffmpeg run (concat)."""
     listing = tmp_path / "concat.txt"
@@ -99,8 +107,7 @@ def test_kill_mid_film_keeps_verified_clips_and_resumes(long_video, tmp_path, mo
     os.symlink(long_video, video)
     write_scenes(video, 1001 * SCENE, SCENE)
     sidecar = default_sidecar_path(video)
-    lines = sidecar.read_text().splitlines()
-    sidecar.write_text("\n".join(lines[:12 + 120]) + "\n")  # header + 120 scenes
+    keep_first_scenes(sidecar, 120)
     config = tmp_path / "cfg.yaml"
     config.write_text("clips: {min_frames: 2, trim_frames: 1}\n"
                       "encode: {preset: ultrafast, crf: 12, clips_per_run: 10}\n")
@@ -144,7 +151,7 @@ def test_changed_settings_or_damaged_clip_is_cut_again(long_video, tmp_path):
     os.symlink(long_video, video)
     write_scenes(video, 1001 * SCENE, SCENE)
     sidecar = default_sidecar_path(video)
-    sidecar.write_text("\n".join(sidecar.read_text().splitlines()[:12 + 3]) + "\n")
+    keep_first_scenes(sidecar, 3)
     out = tmp_path / "out"
     first = slice_video(video, CFG, out)
     stamps = [(c.path.stat().st_ino, c.path.stat().st_mtime_ns) for c in first]
@@ -204,7 +211,7 @@ def test_disk_filling_up_mid_film_keeps_finished_clips(long_video, small_disk, t
     os.symlink(long_video, video)
     write_scenes(video, 1001 * SCENE, SCENE)
     sidecar = default_sidecar_path(video)
-    sidecar.write_text("\n".join(sidecar.read_text().splitlines()[:12 + 40]) + "\n")
+    keep_first_scenes(sidecar, 40)
     cfg = dataclasses.replace(CFG, encode=dataclasses.replace(CFG.encode, clips_per_run=10,
                                                               keep_free_mb=0))
     out, filler = small_disk / "out", small_disk / "filler"
@@ -253,7 +260,7 @@ def test_every_clip_starts_at_zero_after_a_seek_too(long_video, tmp_path):
     os.symlink(long_video, video)
     write_scenes(video, 1001 * SCENE, SCENE)
     sidecar = default_sidecar_path(video)
-    sidecar.write_text("\n".join(sidecar.read_text().splitlines()[:12 + 9]) + "\n")
+    keep_first_scenes(sidecar, 9)
     cfg = dataclasses.replace(CFG, encode=dataclasses.replace(CFG.encode, clips_per_run=3))
     clips = slice_video(video, cfg, tmp_path / "out")
     assert len(clips) == 9
