@@ -166,3 +166,21 @@ def test_lora_settings_reach_the_run_config_and_need_a_base_module(tmp_path):
     text = str(caught.value)
     assert "train.method: 'lora' is not allowed without train.motion_module" in text
     assert "train.lora_rank: 0" in text
+
+
+def test_the_daemons_training_defaults_are_the_trainers(tmp_path):
+    """train: in the daemon's config and RUN.yaml in trainer/config.py each keep defaults
+    (the trainer runs without hydrus_motion); mapped by train.run_config, they agree, so
+    a default changed on one side only fails here."""
+    import dataclasses
+
+    from hydrus_motion.config import config_from_dict
+    from hydrus_motion.train import run_config
+    from trainer.config import RunConfig, as_dict, run_config_from_dict
+
+    cfg = config_from_dict({"train": {"pretrained_model": str(tmp_path / "sd15")}})
+    mapped = run_config_from_dict(run_config(cfg, tmp_path / "ds", tmp_path / "out"))
+    trainer_defaults = dataclasses.replace(RunConfig(), dataset=mapped.dataset,
+                                           output_dir=mapped.output_dir,
+                                           pretrained_model=mapped.pretrained_model)
+    assert as_dict(mapped) == as_dict(trainer_defaults)
