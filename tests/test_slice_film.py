@@ -49,12 +49,17 @@ def write_scenes(video: Path, frames: int, scene_frames: int = SCENE) -> None:
     write_sidecar(SceneList(video, fps, frames, scenes, "test"), default_sidecar_path(video))
 
 
-def keep_first_scenes(sidecar: Path, count: int) -> None:
-    """The sidecar cut down to its header and first `count` scene lines (a hand edit)."""
+def film_part(long_video: Path, video: Path, scenes: int) -> Path:
+    """`video`, a link to the long film, with a sidecar of its first `scenes` scenes (the
+    others deleted as by hand: header kept, scene lines dropped)."""
+    os.symlink(long_video, video)
+    write_scenes(video, 1001 * SCENE, SCENE)
+    sidecar = default_sidecar_path(video)
     lines = sidecar.read_text().splitlines()
     header = [line for line in lines if line.startswith("#")]
     sidecar.write_text("\n".join(header + [line for line in lines
-                                           if not line.startswith("#")][:count]) + "\n")
+                                           if not line.startswith("#")][:scenes]) + "\n")
+    return video
 
 
 def decode(paths: list[Path], tmp_path: Path) -> np.ndarray:
@@ -103,11 +108,7 @@ def test_a_thousand_clips_are_each_frame_exact(long_video, tmp_path):
 
 
 def test_kill_mid_film_keeps_verified_clips_and_resumes(long_video, tmp_path, monkeypatch):
-    video = tmp_path / "part.mp4"
-    os.symlink(long_video, video)
-    write_scenes(video, 1001 * SCENE, SCENE)
-    sidecar = default_sidecar_path(video)
-    keep_first_scenes(sidecar, 120)
+    video = film_part(long_video, tmp_path / "part.mp4", 120)
     config = tmp_path / "cfg.yaml"
     config.write_text("clips: {min_frames: 2, trim_frames: 1}\n"
                       "encode: {preset: ultrafast, crf: 12, clips_per_run: 10}\n")
@@ -147,11 +148,7 @@ def test_kill_mid_film_keeps_verified_clips_and_resumes(long_video, tmp_path, mo
 
 
 def test_changed_settings_or_damaged_clip_is_cut_again(long_video, tmp_path):
-    video = tmp_path / "short.mp4"
-    os.symlink(long_video, video)
-    write_scenes(video, 1001 * SCENE, SCENE)
-    sidecar = default_sidecar_path(video)
-    keep_first_scenes(sidecar, 3)
+    video = film_part(long_video, tmp_path / "short.mp4", 3)
     out = tmp_path / "out"
     first = slice_video(video, CFG, out)
     stamps = [(c.path.stat().st_ino, c.path.stat().st_mtime_ns) for c in first]
@@ -207,11 +204,7 @@ def small_disk(tmp_path):
 
 
 def test_disk_filling_up_mid_film_keeps_finished_clips(long_video, small_disk, tmp_path):
-    video = tmp_path / "disk.mp4"
-    os.symlink(long_video, video)
-    write_scenes(video, 1001 * SCENE, SCENE)
-    sidecar = default_sidecar_path(video)
-    keep_first_scenes(sidecar, 40)
+    video = film_part(long_video, tmp_path / "disk.mp4", 40)
     cfg = dataclasses.replace(CFG, encode=dataclasses.replace(CFG.encode, clips_per_run=10,
                                                               keep_free_mb=0))
     out, filler = small_disk / "out", small_disk / "filler"
@@ -256,11 +249,7 @@ def clip_start_times(path: Path) -> list[float]:
 
 
 def test_every_clip_starts_at_zero_after_a_seek_too(long_video, tmp_path):
-    video = tmp_path / "short.mp4"
-    os.symlink(long_video, video)
-    write_scenes(video, 1001 * SCENE, SCENE)
-    sidecar = default_sidecar_path(video)
-    keep_first_scenes(sidecar, 9)
+    video = film_part(long_video, tmp_path / "short.mp4", 9)
     cfg = dataclasses.replace(CFG, encode=dataclasses.replace(CFG.encode, clips_per_run=3))
     clips = slice_video(video, cfg, tmp_path / "out")
     assert len(clips) == 9
