@@ -115,15 +115,20 @@ def render_sidecar(scenes: SceneList, source: str | None = None) -> str:
 
 def sidecar_unedited(path: Path) -> bool:
     """Its scene lines are still the ones we wrote (False when changed, or not ours)."""
-    header = read_header(path)
-    written = (header or {}).get("written", "")
-    if not written.startswith("scenes "):
-        return False
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError):
         return False
-    return scene_lines_hash(lines[1:]) == written.split()[1]
+    if not lines or lines[0].strip() != MAGIC:
+        return False
+    for line in lines:  # the header: up to the first scene line
+        if line.strip() and not line.lstrip().startswith("#"):
+            break
+        match = _HEADER.match(line.strip())
+        if match and match.group(1) == "written":
+            kind, _, digest = match.group(2).partition(" ")
+            return kind == "scenes" and digest == scene_lines_hash(lines)
+    return False
 
 
 def write_sidecar(scenes: SceneList, path: Path, source: str | None = None) -> None:
