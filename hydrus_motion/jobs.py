@@ -49,14 +49,7 @@ class StageContext:
 
 
 def detect(ctx: StageContext, job: Job) -> None:
-    from hydrus_motion.pipeline import (
-        cut_again_in_one_pass,
-        detect_and_cut,
-        detect_scenes,
-        keep_hand_made,
-        sidecar_is_current,
-        source_clips_dir,
-    )
+    from hydrus_motion.pipeline import scenes_unless_current, source_clips_dir
     from hydrus_motion.scenes.sidecar import default_sidecar_path
 
     video = _video(ctx, job)
@@ -65,16 +58,9 @@ def detect(ctx: StageContext, job: Job) -> None:
     for stale in video.parent.glob(glob.escape(f".{sidecar.name}.") + "*.part"):
         stale.unlink(missing_ok=True)
     out_dir = source_clips_dir(ctx.cfg, video, job.source_sha256)
-    current = sidecar_is_current(sidecar, video)  # hand-made, or detected before
-    if current and not cut_again_in_one_pass(sidecar, out_dir):
-        log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
-        return
-    if not current:
-        keep_hand_made(sidecar, video)
-    # one decode: the clips it could cut while detecting wait, finished, for `slice`
     _remove_scratch(out_dir)  # a one pass that a kill cut short
-    if detect_and_cut(video, ctx.cfg, sidecar, out_dir) is None and not current:
-        detect_scenes(video, ctx.cfg, sidecar)
+    # one decode where it can: the clips it cut while detecting wait, finished, for `slice`
+    scenes_unless_current(video, ctx.cfg, sidecar, out_dir)
 
 
 def slice_clips(ctx: StageContext, job: Job) -> None:

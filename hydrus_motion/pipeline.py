@@ -194,17 +194,8 @@ def ingest_video(video: Path, cfg: Config, store: Store, *,
     source_sha256 = file_sha256(video)
     sidecar = default_sidecar_path(video)
     out_dir = source_clips_dir(cfg, video, source_sha256)
-    planned = None
-    current = sidecar_is_current(sidecar, video)
-    if current and not cut_again_in_one_pass(sidecar, out_dir):
-        log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
-    else:
-        if not current:
-            keep_hand_made(sidecar, video)
-        if detector is None and cutter is None:  # one decode for both (issue 17)
-            planned = detect_and_cut(video, cfg, sidecar, out_dir)
-        if planned is None and not current:
-            detect_scenes(video, cfg, sidecar, detector)
+    planned = scenes_unless_current(video, cfg, sidecar, out_dir, detector,
+                                    one_pass=detector is None and cutter is None)
     info, plan = planned or plan_video(video, cfg, sidecar)
     spans = list(plan.spans)
     known = store.clips_of_source(source_sha256)
@@ -280,6 +271,24 @@ def export(gateway: HydrusGateway, cfg: Config, out: Path,
 def source_clips_dir(cfg: Config, video: Path, source_sha256: str) -> Path:
     """The folder a video's clips go to (name fitted to the file-name limit)."""
     return clips_dir(cfg) / fit_name(video.stem, f"-{source_sha256[:8]}")
+
+
+def scenes_unless_current(video: Path, cfg: Config, sidecar: Path, out_dir: Path,
+                          detector: SceneDetector | None = None, one_pass: bool = True
+                          ) -> tuple[VideoInfo, ClipPlan] | None:
+    """The sidecar, detected unless a current one is there (ingest and the daemon's detect
+    stage): in one pass with its clips where `one_pass` and the video allow (their plan
+    returned), else by detection alone (None)."""
+    current = sidecar_is_current(sidecar, video)
+    if current and not cut_again_in_one_pass(sidecar, out_dir):
+        log.info("%s: using the existing sidecar %s", video.name, sidecar.name)
+        return None
+    if not current:
+        keep_hand_made(sidecar, video)
+    planned = detect_and_cut(video, cfg, sidecar, out_dir) if one_pass else None
+    if planned is None and not current:
+        detect_scenes(video, cfg, sidecar, detector)
+    return planned
 
 
 def cut_again_in_one_pass(sidecar: Path, out_dir: Path) -> bool:
