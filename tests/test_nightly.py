@@ -10,7 +10,7 @@ import json
 import shutil
 
 import pytest
-from conftest import run_cli, start_fake_hydrus
+from conftest import run_cli, start_fake_hydrus, trained_on
 from daemon_harness import DaemonUnderTest, stop_all
 
 pytest.importorskip("diffusers", reason="extra 'train' not installed")
@@ -131,7 +131,7 @@ def test_an_interrupted_run_is_resumed_and_a_failed_one_changes_nothing(
     (broken / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"not weights")
     daemon = DaemonUnderTest(tmp_path, hydrus, sections={"train": tiny_training(broken)})
     gateway = connect_gateway(load_config(daemon.config))
-    file_hash = gateway.import_file(unique_mp4()).hash
+    file_hash = gateway.import_file(trained_on(unique_mp4)).hash
     gateway.add_tags(file_hash, ["motion:clip", "approved", "cat"])
 
     code, run = nightly(daemon)  # the trainer crashes in its own process

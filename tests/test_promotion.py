@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli, start_fake_hydrus
+from conftest import file_sha256, run_cli, start_fake_hydrus
 from daemon_harness import DaemonUnderTest, stop_all
 
 pytest.importorskip("diffusers", reason="extra 'train' not installed")
@@ -38,9 +38,9 @@ def nightly(daemon: DaemonUnderTest) -> dict:
 
 def _clips_with_one_held_out(unique_mp4) -> tuple[list, float]:
     clips = [unique_mp4() for _ in range(3)]
-    while min(holdout_bucket(_sha256(c)) for c in clips) >= 800:  # one must be held out
+    while min(holdout_bucket(file_sha256(c)) for c in clips) >= 800:  # one must be held out
         clips = [unique_mp4() for _ in range(3)]
-    return clips, (min(holdout_bucket(_sha256(c)) for c in clips) + 1) / 1000
+    return clips, (min(holdout_bucket(file_sha256(c)) for c in clips) + 1) / 1000
 
 
 def _tiny_train(base, holdout: float, **more) -> dict:
@@ -165,12 +165,6 @@ def test_lora_nights_train_from_the_fixed_base_and_a_better_run_passes_the_gate(
     assert current.resolve().name == run2
     assert (loras / f"hydrus-motion-lora-{run2}.safetensors").is_file()
     assert module.read_bytes() == base_bytes  # the base never changes
-
-
-def _sha256(path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_gate_decision_compares_like_for_like(tmp_path):
