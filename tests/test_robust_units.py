@@ -40,7 +40,8 @@ def test_intake_pauses_below_the_free_space_floor_once_and_resumes(tmp_path, cap
     caplog.set_level(logging.INFO)
     for _ in range(3):
         intake.pass_once()
-    assert queue.counts()["detect"]["queued"] == 0 and intake.paused == reason
+    # the free figure in the reason moves as other programs write; the floor does not
+    assert queue.counts()["detect"]["queued"] == 0 and "daemon.min_free_gb: 100000" in intake.paused
     intake.space_check = lambda cfg: None  # space is back
     intake.pass_once()
     intake.pass_once()
