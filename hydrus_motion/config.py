@@ -1,4 +1,5 @@
-"""Typed configuration: the only home of defaults.
+"""Typed configuration: the only home of defaults (train:'s shared with the trainer come
+from trainer/config.py, see config_train.py).
 
 A config file is YAML whose structure mirrors the dataclasses below. Loading checks the
 whole file before anything runs and reports every problem at once (key path, the value
@@ -40,6 +41,7 @@ from hydrus_motion.config_paths import (
     training_dir,
     watch_dir,
 )
+from hydrus_motion.config_train import AppTrainConfig
 from hydrus_motion.errors import ConfigError
 from hydrus_motion.typed_yaml import build
 from hydrus_motion.typed_yaml import in_range as _range
@@ -245,63 +247,6 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True)
-class AppTrainConfig:
-    # SD 1.5 base: a diffusers folder or one .safetensors/.ckpt; `train` needs it.
-    pretrained_model: str | None = None
-    # Start from: an original AnimateDiff .ckpt/.safetensors (v1/v2/v3), a diffusers
-    # adapter folder, or null for a fresh module (zero-initialised output projections).
-    motion_module: str | None = None
-    # Fresh modules only: v3 (no mid block) or v2 (mid block).
-    fresh_variant: Literal["v2", "v3"] = "v3"
-    # Frames are resized on their short side to this, then centre-cropped square.
-    size: int = field(default=256, metadata=_range(64, 2048))
-    frames: int = field(default=16, metadata=_range(1, 32))
-    stride: int = field(default=4, metadata=_range(1, 64))
-    max_steps: int = field(default=1000, metadata=_range(1, None))
-    batch_size: int = field(default=1, metadata=_range(1, 256))
-    gradient_accumulation: int = field(default=1, metadata=_range(1, 1024))
-    learning_rate: float = field(default=1e-4, metadata=_range(0, 1))
-    mixed_precision: Literal["no", "fp16", "bf16"] = "bf16"
-    gradient_checkpointing: bool = True
-    # Cache VAE latents and text embeddings on disk (keyed by clip hash + settings).
-    cache: bool = True
-    ema: bool = False
-    seed: int = 42
-    checkpoint_every: int = field(default=500, metadata=_range(1, None))
-    checkpoint_limit: int = field(default=3, metadata=_range(1, 1000))
-    export_dtype: Literal["fp16", "fp32", "bf16"] = "fp16"
-    # Validation samples (mp4 + gif) rendered after the last step, one per prompt; the
-    # nightly job puts them into Hydrus. Empty: none (nightly: nightly.sample_prompts).
-    validation_prompts: tuple[str, ...] = ()
-    validation_steps: int = field(default=25, metadata=_range(1, 1000))  # denoising steps
-    # A trainer RUN.yaml whose keys win over the ones written from this section
-    # (buckets, tag shuffle, noise schedule, ...).
-    run_overrides: str | None = None
-    # auto: `accelerate launch` when accelerate is installed, else `python -m trainer`.
-    launcher: Literal["auto", "accelerate", "python"] = "auto"
-    timeout_h: float = field(default=24.0, metadata=_range(0.01, None))
-    # -- evaluation and samples (issue 15) --
-    # Share of approved clips held out, never trained on (chosen by clip hash, stable as
-    # the dataset grows); their loss decides promotion (nightly.gate).
-    holdout: float = field(default=0.1, metadata=_range(0, 0.9))
-    eval_timesteps: int = field(default=8, metadata=_range(1, 1000))  # fixed, over the schedule
-    # One prompt per line: `prompt | negative prompt | seed` (the last two optional);
-    # wins over validation_prompts. Blank lines and lines starting with # are skipped.
-    prompts_file: str | None = None
-    before_after: bool = True  # samples of the starting module beside the new one
-    report_to: Literal["tensorboard", "wandb", "none"] = "tensorboard"
-    # -- motion LoRA (issue 15) --
-    # full: finetune the whole motion module, each night from the current one. lora: train
-    # LoRA layers on its attention (to_q/to_k/to_v/to_out) over train.motion_module, the
-    # fixed base (required), each night from that same base, so nothing drifts; the run
-    # writes motion_lora.safetensors (ComfyUI-AnimateDiff-Evolved) and
-    # motion_lora_diffusers/ besides the merged motion_module.safetensors.
-    method: Literal["full", "lora"] = "full"
-    lora_rank: int = field(default=32, metadata=_range(1, 1024))
-    lora_alpha: float = field(default=32.0, metadata=_range(1e-6, None))  # scale alpha/rank
-
-
-@dataclass(frozen=True)
 class Config:
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)
@@ -419,7 +364,6 @@ def _check_nightly(nightly: NightlyConfig, problems: list[str]) -> None:
                          ("timezone", timezone_problem(nightly.timezone))):
         if problem:
             problems.append(f"nightly.{key}: {problem}")
-
 
 
 def as_dict(cfg: Any) -> dict[str, Any]:

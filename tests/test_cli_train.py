@@ -169,9 +169,9 @@ def test_lora_settings_reach_the_run_config_and_need_a_base_module(tmp_path):
 
 
 def test_the_daemons_training_defaults_are_the_trainers(tmp_path):
-    """train: in the daemon's config and RUN.yaml in trainer/config.py each keep defaults
-    (the trainer runs without hydrus_motion); mapped by train.run_config, they agree, so
-    a default changed on one side only fails here."""
+    """The daemon's train: section takes its defaults from trainer/config.py (one home);
+    mapped into RUN.yaml by train.run_config, they come out as the trainer's own, so a
+    key mapped to the wrong RUN.yaml field, or a daemon-side default, fails here."""
     import dataclasses
 
     from hydrus_motion.config import config_from_dict
