@@ -1,7 +1,7 @@
 """The seams of the orchestration layer that belong to no leaf package.
 
     Clock    where time decides: the queue's backoff (store/queue.py), the run history
-             (store/runs.py) and the nightly training plan (pipeline.nightly). Tests pass
+             (store/runs.py) and the nightly training plan (nightly.nightly_steps). Tests pass
              a clock they move by hand (tests/fakes.py).
     Trainer  what the nightly job calls to train one run. `SubprocessTrainer` (train.py)
              runs the trainer package under `accelerate launch`; tests pass a fake.

@@ -64,7 +64,7 @@ def cmd_config(args: argparse.Namespace, cfg: Config | None) -> tuple[dict[str, 
 
 def write_starter(target: Path, force: bool) -> Path:
     """The starter config at `target` (folders made, mode 600: it may get the key)."""
-    from hydrus_motion.tools import atomic_write_text
+    from hydrus_motion.files import atomic_write_text
 
     if target.exists() and not force:
         raise UsageError(f"{target}: a config file is already there; nothing was changed",

@@ -8,13 +8,7 @@ Ingest flow (per video):
     ... ─▶ record clips locally (queued) ─▶ push to Hydrus   (`hydrus-motion ingest`)
     recent pushes ─▶ re-check in Hydrus ─▶ repair            (`hydrus-motion reconcile`)
 
-Nightly flow (`hydrus-motion nightly`, or the daemon at nightly.cron):
-
-    push queued + re-check recent pushes                             (`reconcile`)
-    search approved ─▶ tags + caption as they are now ─▶ download new clips
-        (hash-checked) ─▶ build beside the current dataset ─▶ switch  (`export`)
-    dataset changed (or a run was interrupted) ─▶ trainer as a child process   (`train`)
-        ─▶ run.json ─▶ `current` checkpoint ─▶ samples + popup into Hydrus
+The nightly flow (export, train, gate, samples) is in nightly.py.
 
 The sidecar sits between detection and cutting on purpose: a person may edit it, and
 `slice` and `ingest` honour the edit. Clips are recorded before any request to Hydrus,
@@ -30,32 +24,27 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from hydrus_motion.annotate import annotate_clips
 from hydrus_motion.annotate.annotator import annotation_parts
 from hydrus_motion.annotate.captioner import Captioner
 from hydrus_motion.annotate.wd_tagger import Tagger
-from hydrus_motion.base import SYSTEM_CLOCK, Clock, Trainer
 from hydrus_motion.clips.base import ClipCutter
 from hydrus_motion.clips.cut import FfmpegCutter
 from hydrus_motion.clips.done import RECORD_NAME as CUT_RECORD
 from hydrus_motion.clips.fields import measure_scan
 from hydrus_motion.clips.plan import plan_clips
-from hydrus_motion.config import Config, clips_dir, dataset_dir, training_dir
+from hydrus_motion.config import Config, clips_dir
 from hydrus_motion.dataset.build import ExportResult, export_dataset
-from hydrus_motion.dataset.manifest import read_dataset_json
-from hydrus_motion.errors import HydrusMotionError, SidecarError
+from hydrus_motion.errors import SidecarError
+from hydrus_motion.files import fit_name
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.hydrus.push import PushOutcome, push_clips
-from hydrus_motion.hydrus.samples import announce, publish_samples
 from hydrus_motion.hydrus.scheme import annotated_notes, clip_notes, clip_tags
 from hydrus_motion.ingest.content import file_sha256, source_fingerprint
 from hydrus_motion.probe import frame_count_slack, probe_video
 from hydrus_motion.progress import Progress, no_progress
-from hydrus_motion.promotion import gate_decision, keep_candidate, promote_run, read_decision
 from hydrus_motion.records import Clip, ClipPlan, ClipSpan, Scan, SceneList, VideoInfo
-from hydrus_motion.reports import ExportReport, NightlyDetails, TrainReport
 from hydrus_motion.scenes import make_detector
 from hydrus_motion.scenes.bars import sample_crops
 from hydrus_motion.scenes.base import SceneDetector
@@ -69,17 +58,6 @@ from hydrus_motion.scenes.sidecar import (
 from hydrus_motion.store.db import ClipRecord, Store
 from hydrus_motion.store.signatures import SignatureLibrary
 from hydrus_motion.store.states import PushStatus
-from hydrus_motion.tools import fit_name
-from hydrus_motion.train import SubprocessTrainer
-from hydrus_motion.training_runs import (
-    TrainingPlan,
-    current_run,
-    latest_finished,
-    mark_published,
-    plan_training,
-    read_run,
-    samples_published,
-)
 
 log = logging.getLogger(__name__)
 
@@ -332,110 +310,3 @@ def keep_hand_made(sidecar: Path, video: Path) -> Path | None:
 def _same_plan(known: list[ClipRecord], spans: list[ClipSpan]) -> bool:
     return {(r.start_frame, r.end_frame) for r in known} == \
         {(s.start_frame, s.end_frame) for s in spans}
-
-
-class NightlyFailed(HydrusMotionError):
-    """A nightly step failed; `details` holds what was done before it (run history)."""
-
-    def __init__(self, message: str, details: NightlyDetails, hint: str | None = None):
-        super().__init__(message, hint)
-        self.details = details
-
-
-def nightly(cfg: Config, store: Store, gateway: HydrusGateway, *,
-            trainer: Trainer | None = None, clock: Clock = SYSTEM_CLOCK) -> NightlyDetails:
-    """The nightly job (`hydrus-motion nightly`, the daemon's schedule). Returns what it
-    did for the run history; raises NightlyFailed with the same, and the previous
-    checkpoint stays current. `trainer`: SubprocessTrainer unless given."""
-    from hydrus_motion.hydrus.push import summarise
-
-    details = NightlyDetails()
-    outcomes = reconcile(gateway, store, cfg)
-    details.reconcile = {"checked": len(outcomes), **summarise(outcomes)}
-    try:
-        exported = export(gateway, cfg, dataset_dir(cfg))
-    except HydrusMotionError as exc:
-        raise NightlyFailed(f"export failed: {exc.message}", details, exc.hint) from None
-    details.export = ExportReport(
-        dataset_id=exported.dataset_id, changed=exported.changed, clips=len(exported.entries),
-        new=exported.new, removed=exported.removed, skipped=len(exported.skipped),
-        frames=sum(e.frames or 0 for e in exported.entries))
-    root = training_dir(cfg)
-    plan = plan_training(root, exported.dataset_id, cfg.nightly.train, clock.now())
-    if plan.action != "skip" and not exported.entries:
-        plan = TrainingPlan("skip", "no approved clips yet")
-    if plan.action != "skip" and not cfg.train.pretrained_model:
-        plan = TrainingPlan("skip", "train.pretrained_model is not set")
-    details.train = TrainReport(plan.action, plan.reason, plan.run_id)
-    log.info("nightly: training: %s (%s)", plan.action, plan.reason)
-    if plan.action != "skip":
-        started = time.monotonic()
-        try:
-            run = (trainer or SubprocessTrainer()).train(
-                cfg, exported.build, plan.run_dir, resume=plan.action == "resume",
-                init_module=plan.init_module, sample_prompts=cfg.nightly.sample_prompts)
-        except HydrusMotionError as exc:
-            details.train.outcome, details.train.error = "failed", exc.message
-            raise NightlyFailed(f"training run {plan.run_id} failed: {exc.message}", details,
-                                hint="the previous checkpoint stays current; an interrupted "
-                                     "run is resumed by the next nightly run") from None
-        details.train = dataclasses.replace(
-            details.train, outcome="trained", steps=run["steps"], final_loss=run["final_loss"],
-            seconds=round(time.monotonic() - started, 1), dataset_clips=len(exported.entries),
-            eval=eval_summary(run))
-        details.promotion = gate_and_promote(cfg, root, plan.run_dir, run)
-    newest, current = latest_finished(root), current_run(root)
-    for shown in dict.fromkeys(r for r in (newest, current) if r is not None):
-        if samples_published(shown):
-            continue  # also retries a failed try
-        try:
-            details.samples = publish_run_to_hydrus(gateway, cfg, shown)
-        except HydrusMotionError as exc:
-            raise NightlyFailed(f"the samples of run {shown.name} could not be put into "
-                                f"Hydrus: {exc.message}", details,
-                                hint="the checkpoints are in place; the next nightly run "
-                                     "tries the samples again") from None
-    return details
-
-
-def gate_and_promote(cfg: Config, root: Path, run_dir: Path, run: dict[str, Any]) -> dict:
-    """The promotion gate: current only when the held-out loss is no worse than the
-    current module's by more than nightly.gate_margin; else kept as a candidate."""
-    current = current_run(root)
-    decision = gate_decision(run, current, read_run(current), cfg.nightly)
-    if decision.promoted:
-        return promote_run(root, run_dir, cfg.nightly, decision)
-    return keep_candidate(run_dir, decision)
-
-
-def eval_summary(run: dict[str, Any]) -> dict[str, Any]:
-    ev = run.get("eval") or {}
-    return {"before": (ev.get("before") or {}).get("loss"),
-            "after": (ev.get("after") or {}).get("loss"),
-            "reference": (ev.get("reference") or {}).get("loss"),
-            "clips": len(ev.get("measured") or [])}
-
-
-def publish_run_to_hydrus(gateway: HydrusGateway, cfg: Config, run_dir: Path) -> dict[str, Any]:
-    """The current run's samples into Hydrus, and a popup saying what finished."""
-    run = read_run(run_dir) or {}
-    trained_on = read_dataset_json(Path(run.get("dataset") or run_dir)) or {}
-    run = {**run, "clips": trained_on.get("counts", {}).get("clips", "?"),
-           "decision": read_decision(run_dir)}
-    outputs = run.get("outputs", {})
-    files = [Path(s[kind]) for s in outputs.get("compare") or outputs.get("samples") or []
-             for kind in ("mp4", "gif")]
-    if outputs.get("loss_curve"):
-        files.append(Path(outputs["loss_curve"]))
-    published = publish_samples(gateway, cfg, run, run_dir.name, files)
-    hashes = [p.hash for p in published if p.result.wrote]
-    mark_published(run_dir, hashes)
-    loss = run.get("final_loss")
-    loss_text = f", loss {loss:.4f}" if isinstance(loss, (int, float)) else ""
-    decision = run["decision"] or {}
-    verdict = "" if decision.get("promoted", True) else \
-        f"; NOT promoted ({decision.get('reason')}): hydrus-motion promote {run_dir.name}"
-    text = (f"motion module run {run_dir.name} finished: {run.get('steps')} steps{loss_text}; "
-            f"{len(hashes)} sample(s){verdict}")
-    popup = cfg.nightly.popup and announce(gateway, text, hashes)
-    return {"files": len(files), "in_hydrus": len(hashes), "popup": bool(popup)}

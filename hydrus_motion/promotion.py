@@ -31,7 +31,7 @@ from typing import Any
 
 from hydrus_motion.config import NightlyConfig
 from hydrus_motion.errors import UsageError
-from hydrus_motion.tools import atomic_write_text, read_json_object, usual_permissions
+from hydrus_motion.files import atomic_write_text, read_json_object, usual_permissions
 from hydrus_motion.training_runs import RUNS, current_run, make_current, read_run
 
 log = logging.getLogger(__name__)

@@ -135,7 +135,7 @@ class NightlyDetails:
     export: ExportReport | None = None
     train: TrainReport | None = None
     promotion: dict[str, Any] | None = None  # the gate's decision (promotion.py)
-    samples: dict[str, Any] | None = None  # what went into Hydrus (pipeline.publish_run_to_hydrus)
+    samples: dict[str, Any] | None = None  # what went into Hydrus (nightly.publish_run_to_hydrus)
 
     def as_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {}

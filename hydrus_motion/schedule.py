@@ -7,7 +7,7 @@ One body, two ways in:
 
 Either way `run_nightly` takes `nightly.lock` (an OS lock that dies with its holder, so a
 crashed run never blocks the next one), records the run in the `runs` table, and calls
-`pipeline.nightly`. A run missed while the daemon was down is run once at start-up, or
+`nightly.nightly_steps`. A run missed while the daemon was down is run once at start-up, or
 skipped, as `nightly.missed` says.
 """
 
@@ -93,7 +93,7 @@ def missed_run(nightly: NightlyConfig, last_started: float | None,
 def run_nightly(cfg: Config) -> tuple[NightlyReport, int]:
     """One nightly run, unless another holds the lock. (report, exit code)."""
     from hydrus_motion.hydrus.gateway import connect_gateway
-    from hydrus_motion.pipeline import NightlyFailed, nightly
+    from hydrus_motion.nightly import NightlyFailed, nightly_steps
     from hydrus_motion.store import open_store
 
     store = open_store(state_dir(cfg))
@@ -110,7 +110,7 @@ def run_nightly(cfg: Config) -> tuple[NightlyReport, int]:
     run_id = runs.start(KIND)
     log.info("nightly: run %d started", run_id)
     try:
-        details = nightly(cfg, store, connect_gateway(cfg))
+        details = nightly_steps(cfg, store, connect_gateway(cfg))
         runs.finish(run_id, RunOutcome.OK, details=details.as_json())
     except HydrusMotionError as exc:
         # what the run did before it failed

@@ -21,7 +21,8 @@ from typing import Any
 
 from hydrus_motion.config import AppTrainConfig, Config
 from hydrus_motion.errors import HydrusMotionError, LocalFailure, MissingExtra, UsageError
-from hydrus_motion.tools import atomic_write_text, kill_process_group, start_process
+from hydrus_motion.files import atomic_write_text
+from hydrus_motion.tools import kill_process_group, start_process
 
 log = logging.getLogger("hydrus_motion.train")
 TRAIN_MODULES = ("torch", "diffusers", "accelerate", "transformers", "safetensors")

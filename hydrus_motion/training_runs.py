@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hydrus_motion.tools import atomic_write_text, point_link, read_json_object
+from hydrus_motion.files import atomic_write_text, point_link, read_json_object
 
 RUNS, CURRENT = "runs", "current"
 PUBLISHED = "published.json"  # written once the run's samples are in Hydrus

@@ -16,6 +16,7 @@ from conftest import ALL_KEY, make_scenes_video, run_cli, start_fake_hydrus
 from daemon_harness import DaemonUnderTest, stop_all
 
 from hydrus_motion.errors import SidecarError
+from hydrus_motion.files import NAME_MAX
 from hydrus_motion.pipeline import keep_hand_made, sidecar_is_current
 from hydrus_motion.records import Scene, SceneList
 from hydrus_motion.scenes.sidecar import (
@@ -25,7 +26,6 @@ from hydrus_motion.scenes.sidecar import (
     render_sidecar,
     write_sidecar,
 )
-from hydrus_motion.tools import NAME_MAX
 
 LONG = "é" * 100 + "x" * 46 + ".mp4"  # 250 bytes in UTF-8
 NEWLINE = "two\nlines.mp4"

@@ -8,7 +8,7 @@ import pytest
 from conftest import ALL_KEY, start_fake_hydrus
 from fakes import FakeClock, FakeCutter, FakeDetector, FakeTrainer, fake_video_info
 
-from hydrus_motion import pipeline
+from hydrus_motion import nightly, pipeline
 from hydrus_motion.config import config_from_dict
 from hydrus_motion.errors import HydrusMotionError
 from hydrus_motion.hydrus.gateway import connect_gateway
@@ -105,8 +105,8 @@ def test_the_nightly_job_trains_through_the_trainer_it_is_given(tmp_path, hydrus
         "hydrus": {"api_url": hydrus.url, "access_key": ALL_KEY, "backoff_s": 0},
         "train": {"pretrained_model": "a/model-the-fake-never-loads"}})
     trainer = FakeTrainer(fail="the trainer ran out of GPU memory")
-    with pytest.raises(pipeline.NightlyFailed) as failed:
-        pipeline.nightly(cfg, open_store(tmp_path / "state"), connect_gateway(cfg),
+    with pytest.raises(nightly.NightlyFailed) as failed:
+        nightly.nightly_steps(cfg, open_store(tmp_path / "state"), connect_gateway(cfg),
                          trainer=trainer, clock=FakeClock())
     assert len(trainer.calls) == 1 and not trainer.calls[0]["resume"]
     # the run is named after the clock's time (UTC): FakeClock starts at 2027-01-15 08:00

@@ -44,10 +44,11 @@ from hydrus_motion.clips.plan import resample_ratio, resampled_frames
 from hydrus_motion.clips.timeline import SeekPoint, Timeline, read_timeline
 from hydrus_motion.config import EncodeConfig, ToolsConfig
 from hydrus_motion.errors import BadVideo, LocalFailure, ToolFailed
+from hydrus_motion.files import fit_name, temp_dir_beside
 from hydrus_motion.probe import ffmpeg_failure
 from hydrus_motion.progress import Progress, no_progress
 from hydrus_motion.records import Clip, ClipSpan, VideoInfo
-from hydrus_motion.tools import find_tool, fit_name, run_tool, temp_dir_beside
+from hydrus_motion.tools import find_tool, run_tool
 
 log = logging.getLogger(__name__)
 

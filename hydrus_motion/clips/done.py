@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hydrus_motion.config import EncodeConfig
+from hydrus_motion.files import atomic_write_text, read_json_object
 from hydrus_motion.records import Clip, ClipSpan, VideoInfo
-from hydrus_motion.tools import atomic_write_text, read_json_object
 
 RECORD_NAME = ".clips-cut.json"
 _VERSION = 1

@@ -61,10 +61,11 @@ from hydrus_motion.clips.onepass_plan import (
 from hydrus_motion.clips.plan import resample_ratio
 from hydrus_motion.config import Config
 from hydrus_motion.errors import LocalFailure, ToolFailed
+from hydrus_motion.files import temp_dir_beside
 from hydrus_motion.frames import FullFrames, decode_with_full
 from hydrus_motion.probe import ffmpeg_failure
 from hydrus_motion.records import Clip, ClipPlan, CropBox, SceneList, VideoInfo
-from hydrus_motion.tools import StreamingTool, ffmpeg_path_arg, find_tool, temp_dir_beside
+from hydrus_motion.tools import StreamingTool, ffmpeg_path_arg, find_tool
 
 log = logging.getLogger(__name__)
 

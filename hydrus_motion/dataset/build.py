@@ -35,10 +35,10 @@ from hydrus_motion.dataset.manifest import (
 from hydrus_motion.dataset.report import write_report
 from hydrus_motion.dataset.shards import write_shards
 from hydrus_motion.errors import HydrusMotionError
+from hydrus_motion.files import point_link, usual_permissions
 from hydrus_motion.hydrus.gateway import HydrusGateway
 from hydrus_motion.hydrus.review import approved_clips
 from hydrus_motion.progress import Progress, no_progress
-from hydrus_motion.tools import point_link, usual_permissions
 
 log = logging.getLogger(__name__)
 STALE_STAGING_S = 6 * 3600  # a staging folder this old belongs to a killed export

@@ -21,9 +21,9 @@ from hydrus_motion.annotate.motion import cadence_of_tags
 from hydrus_motion.config import Config
 from hydrus_motion.dataset.captions import caption_tags, training_caption
 from hydrus_motion.errors import HydrusMotionError
+from hydrus_motion.files import read_json_object
 from hydrus_motion.hydrus.review import ReviewedClip
 from hydrus_motion.hydrus.scheme import clean_tag
-from hydrus_motion.tools import read_json_object
 
 FORMAT_VERSION = 1
 VIDEOS = "videos"

@@ -15,8 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
+from hydrus_motion.files import atomic_write_text, fit_name
 from hydrus_motion.scenes.sidecar import default_sidecar_path
-from hydrus_motion.tools import atomic_write_text, fit_name
 
 log = logging.getLogger(__name__)
 

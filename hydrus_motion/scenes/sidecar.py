@@ -30,8 +30,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from hydrus_motion.errors import SidecarError
+from hydrus_motion.files import atomic_write_text, fit_name
 from hydrus_motion.records import CropBox, Scene, SceneList
-from hydrus_motion.tools import atomic_write_text, fit_name
 
 MAGIC = "# hydrus-motion scenes 1"
 SUFFIX = ".scenes.txt"
