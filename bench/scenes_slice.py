@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media" / "pyscenedetect" / "testvideo.mp4"
 BIN = Path(sys.executable).parent
+
+
+def children_cpu() -> float:
+    # RUSAGE_CHILDREN counts every waited-for descendant: our ffmpeg runs under
+    # hydrus-motion count too, once hydrus-motion has been waited for
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(argv: list[str], **kwargs) -> float:
@@ -107,11 +115,15 @@ def main() -> None:
     runs = {"one_pass": one_pass, "two_pass": two_pass, "pyscenedetect": pyscenedetect,
             "decode": decode, "reencode": reencode}
     times: dict[str, float] = {name: float("inf") for name in runs}
+    cpu: dict[str, float] = {name: float("inf") for name in runs}
     for round_ in range(args.repeat):
         for name, fn in runs.items():
+            before = children_cpu()
             seconds = fn()
-            times[name] = min(times[name], seconds)
-            print(f"round {round_ + 1}: {name:14s} {seconds:8.2f} s", flush=True)
+            used = children_cpu() - before
+            times[name], cpu[name] = min(times[name], seconds), min(cpu[name], used)
+            print(f"round {round_ + 1}: {name:14s} {seconds:8.2f} s wall {used:8.2f} s CPU "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
     one_clips = len(list((work / "state" / "clips").glob("*/*.mp4")))
     result = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}, "
@@ -123,6 +135,11 @@ def main() -> None:
         "one_pass_vs_pyscenedetect": round(times["one_pass"] / times["pyscenedetect"], 3),
         "two_pass_vs_reencode": round(times["two_pass"] / times["reencode"], 3),
         "two_pass_vs_pyscenedetect": round(times["two_pass"] / times["pyscenedetect"], 3),
+        # CPU time barely moves with other jobs' load, wall time does: both are shown
+        "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
+        "cpu_one_pass_vs_reencode": round(cpu["one_pass"] / cpu["reencode"], 3),
+        "cpu_one_pass_vs_pyscenedetect": round(cpu["one_pass"] / cpu["pyscenedetect"], 3),
+        "cpu_two_pass_vs_reencode": round(cpu["two_pass"] / cpu["reencode"], 3),
         "clips": {"one_pass": one_clips,
                   "two_pass": len(list((work / "ours").glob("*.mp4"))),
                   "pyscenedetect": len(list((work / "pyscenedetect").glob("*.mp4")))},
