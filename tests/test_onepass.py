@@ -189,3 +189,41 @@ def test_ingest_uses_one_pass_for_a_new_video(tmp_path, monkeypatch):
         [(0, 48), (52, 110)]
     again = pipeline.ingest_video(video, cfg, store, annotate=False)  # sidecar current
     assert used == [video] and again.reused
+
+
+GOLDEN_CASES = sorted((MEDIA / "goldens").glob("*.json")) if MEDIA.exists() else []
+
+
+@pytest.mark.parametrize("golden", GOLDEN_CASES, ids=[g.name for g in GOLDEN_CASES])
+def test_one_pass_finds_the_golden_cuts(golden, tmp_path):
+    """PySceneDetect's goldens through the one pass: the golden cuts (and for the default
+    detector the sidecar `scenes` writes, byte for byte), while clips are cut in the same decode (small and fast
+    here; clips are compared frame by frame on the generated media above). Scenes split
+    for length (fades.mp4 is one 250-frame scene for most detectors) and cuts reported
+    late (the threshold detector's fades) go to the cutter by design (docs/CLIPS.md)."""
+    import json
+
+    from test_scenes import golden_config
+
+    from hydrus_motion.config import ScenesConfig
+    from hydrus_motion.probe import probe_video
+
+    video = MEDIA / golden.name.rsplit(".", 3)[0]
+    scenes = ScenesConfig(**golden_config(golden, probe_video(video, Config().tools).fps))
+    cfg = Config(scenes=scenes, encode=EncodeConfig(preset="ultrafast", crf=30,
+                                                    max_short_side=72))
+    side_one, clips, during = one_pass(video, cfg, tmp_path)
+    expected = json.loads(golden.read_text())["cuts"]
+    if scenes.detector != "histogram":  # those goldens predate 0.7.2 (test_scenes.py)
+        found = [int(line.split()[1]) for line in side_one.read_text().splitlines()
+                 if line and not line.startswith("#")][1:]
+        assert found == expected
+    if golden.name.endswith(".AdaptiveDetector.default.json"):  # the default detector
+        side_two = tmp_path / "two.scenes.txt"
+        detect_scenes(video, cfg, side_two)
+        assert side_one.read_bytes() == side_two.read_bytes()
+    assert set(during) <= {c.path.name for c in clips}
+    if video.name == "testvideo.mp4" and scenes.detector in ("adaptive", "content"):
+        # real footage, hard cuts: every clip of a scene not split came out of the pass
+        whole = [c.path.name for c in clips if [d.scene for d in clips].count(c.scene) == 1]
+        assert whole and during == whole
