@@ -197,10 +197,11 @@ GOLDEN_CASES = sorted((MEDIA / "goldens").glob("*.json")) if MEDIA.exists() else
 @pytest.mark.parametrize("golden", GOLDEN_CASES, ids=[g.name for g in GOLDEN_CASES])
 def test_one_pass_finds_the_golden_cuts(golden, tmp_path):
     """PySceneDetect's goldens through the one pass: the golden cuts (and for the default
-    detector the sidecar `scenes` writes, byte for byte), while clips are cut in the same decode (small and fast
-    here; clips are compared frame by frame on the generated media above). Scenes split
-    for length (fades.mp4 is one 250-frame scene for most detectors) and cuts reported
-    late (the threshold detector's fades) go to the cutter by design (docs/CLIPS.md)."""
+    detector the sidecar `scenes` writes, byte for byte), while clips are cut in the same
+    decode (small and fast here; clips are compared frame by frame on the generated media
+    above). Scenes split for length (fades.mp4 is one 250-frame scene for most detectors)
+    and cuts reported late (the threshold detector's fades) go to the cutter by design
+    (docs/CLIPS.md)."""
     import json
 
     from test_scenes import golden_config
