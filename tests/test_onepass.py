@@ -228,3 +228,24 @@ def test_one_pass_finds_the_golden_cuts(golden, tmp_path):
         # real footage, hard cuts: every clip of a scene not split came out of the pass
         whole = [c.path.name for c in clips if [d.scene for d in clips].count(c.scene) == 1]
         assert whole and during == whole
+
+
+def colour_tags(path: Path) -> str:
+    return subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                           "stream=color_range,color_space,color_transfer,color_primaries",
+                           "-of", "csv=p=0", str(path)],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_one_pass_clips_keep_the_sources_colour_tags(scenes_video, tmp_path):
+    """A raw pipe carries no colour tags; the one pass passes the probed ones on, so its
+    clips say what the two-pass clips say (a BT.709 rip is not shown as BT.601)."""
+    video = tmp_path / "tagged.mp4"
+    ffmpeg("-i", str(scenes_video), "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16",
+           "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+           "-color_range", "tv", str(video))
+    assert colour_tags(video) == "tv,bt709,bt709,bt709"
+    _, clips_one, during = one_pass(video, LOSSLESS, tmp_path)
+    _, clips_two = two_pass(video, LOSSLESS, tmp_path)
+    assert during
+    assert {colour_tags(c.path) for c in clips_one + clips_two} == {"tv,bt709,bt709,bt709"}

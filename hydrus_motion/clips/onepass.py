@@ -286,7 +286,7 @@ class _Encoders:
                 "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", info.pix_fmt,
                 "-s", f"{width}x{height}",
                 "-framerate", f"{rate.numerator}/{rate.denominator}",
-                "-i", "pipe:0", "-vf", ",".join(steps), *codec_argv(enc),
+                *info.colour.input_args(), "-i", "pipe:0", "-vf", ",".join(steps), *codec_argv(enc),
                 "-fps_mode", "passthrough", "-map_metadata", "-1", "-an", "-sn", "-dn",
                 "-movflags", "+faststart", "-f", "mp4", "-y", ffmpeg_path_arg(path)]
         tool = StreamingTool(argv, timeout_s=self.cfg.tools.timeout_s, stdin=subprocess.PIPE)
