@@ -149,6 +149,9 @@ def test_an_interrupted_run_is_resumed_and_a_failed_one_changes_nothing(
     done = run_cli("train", "--config", str(daemon.config), "--dataset",
                    str(daemon.state / "dataset"), "--out", str(killed), "--max-steps", "1")
     assert done.returncode == 0, done.stderr
+    # stderr is no terminal here (nor under the daemon): log lines, no progress bars
+    assert "step 1/1: loss" in done.stderr
+    assert "\r" not in done.stderr and "it/s" not in done.stderr, done.stderr
     (killed / "run.json").unlink()
 
     def no_imports(method: str, path: str) -> None:  # Hydrus refuses the samples

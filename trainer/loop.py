@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     t = cfg.train
+    bars = sys.stderr.isatty()  # under the daemon stderr is its log: lines, not bars
+    if not bars:
+        _no_library_bars()
     accelerator = Accelerator(
         gradient_accumulation_steps=t.gradient_accumulation, mixed_precision=t.mixed_precision,
         log_with=_trackers(t.report_to),
@@ -176,7 +180,8 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
 
     step, losses = start_step, []
     bar = tqdm(total=t.max_steps, initial=step, desc="steps",
-               disable=not accelerator.is_local_main_process)
+               disable=not (bars and accelerator.is_local_main_process))
+    every = max(1, t.max_steps // 10)  # without a bar: a log line per tenth of the run
     unet.train()
     while step < t.max_steps:
         for batch in loader:
@@ -201,6 +206,9 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
                 raise FloatingPointError(f"loss became {step_loss} at step {step}")
             bar.update(1)
             bar.set_postfix(loss=f"{step_loss:.4f}")
+            if bar.disable and accelerator.is_main_process and \
+                    (step % every == 0 or step == t.max_steps):
+                log.info("step %d/%d: loss %.4f", step, t.max_steps, step_loss)
             accelerator.log({"train/loss": step_loss, "train/lr": lr_scheduler.get_last_lr()[0]},
                             step=step)
             ckpt.record_loss(out, step, step_loss, accelerator.is_main_process)
@@ -234,6 +242,15 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
                              lora=lora)
     accelerator.end_training()
     return result
+
+
+def _no_library_bars() -> None:
+    """diffusers' and transformers' own bars (loading weights, pipelines) off too."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
 
 
 def compute_loss(unet, batch: dict, frozen: tuple, scheduler, weight_dtype, device):
