@@ -68,7 +68,7 @@ class AppTrainConfig:
     # One prompt per line: `prompt | negative prompt | seed` (the last two optional);
     # wins over validation_prompts. Blank lines and lines starting with # are skipped.
     prompts_file: str | None = None
-    before_after: bool = _RUN.validation.before_after  # samples of the starting module too
+    before_after: bool = _RUN.validation.before_after  # samples of the module in use too
     report_to: Literal["tensorboard", "wandb", "none"] = _RUN.train.report_to
     # -- motion LoRA (issue 15) --
     # full: finetune the whole motion module, each night from the current one. lora: train

@@ -3,6 +3,7 @@ both LoRA files load (the diffusers one with the real load_lora_weights), resume
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 
@@ -201,3 +202,39 @@ def test_lora_needs_a_base_module(world, tmp_path):
     with pytest.raises(RunConfigError, match="lora_rank"):
         run_config_from_dict({"dataset": "d", "output_dir": "o", "pretrained_model": "p",
                               "motion_module": "m", "train": {"lora_rank": 0}})
+
+
+def test_a_lora_nights_before_samples_show_the_module_in_use(world, tmp_path,
+                                                             fresh_accelerate):
+    """The side-by-side's left is what the run is compared with, eval.reference (the
+    current module), not the LoRA's fixed base: the same frames a full run starting from
+    that module renders before its first step."""
+    import numpy as np
+    from diffusers import MotionAdapter
+
+    from trainer.export import original_layout
+
+    torch.manual_seed(9)  # "last night's" module: other weights of the same shape
+    current = tmp_path / "current.safetensors"
+    adapter = MotionAdapter(block_out_channels=UNET_CHANNELS, motion_norm_num_groups=8,
+                            use_motion_mid_block=False)
+    save_file(original_layout(adapter.state_dict(), "fp32"), str(current))
+    samples = {"prompts": [{"prompt": "a red ball", "seed": 3}], "num_inference_steps": 2,
+               "before_after": True}
+
+    def before(out, reference, **more) -> np.ndarray:
+        cfg = _cfg(world, out, max_steps=1, **more.pop("train", {}))
+        cfg = dataclasses.replace(cfg, validation=dataclasses.replace(cfg.validation, **samples),
+                                  eval=dataclasses.replace(cfg.eval, reference=reference),
+                                  **more)
+        train(cfg)
+        return np.load(out / "samples" / "before" / "sample-00.npy")
+
+    lora = before(tmp_path / "lora", str(current))
+    full = before(tmp_path / "full", None, motion_module=str(current), train={"method": "full"})
+    base = before(tmp_path / "base", None, train={"method": "full"})
+    def diff(a, b) -> float:
+        return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+    assert diff(lora, full) < 0.5  # 8-bit frames: rounding of the same picture
+    assert diff(lora, base) > 2  # the fixed base alone looks otherwise

@@ -110,7 +110,8 @@ class ValidationConfig:
     guidance_scale: float = _r(8.0, 0, 100)
     seed: int = _r(42, 0)
     fps: int = _r(8, 1, 120)
-    # also render each prompt with the starting weights, and write both side by side
+    # also render each prompt before step 1 (with eval.reference in place when it fits,
+    # else the starting weights), and write both side by side
     before_after: bool = True
 
 

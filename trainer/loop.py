@@ -13,6 +13,7 @@ import math
 import random
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from trainer import checkpoints as ckpt
@@ -77,9 +78,9 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
     # a LoRA run's fixed base as loaded (fp32, on the CPU): the merged module is built on it
     base_state = adapter.state_dict() if t.method == "lora" else None
     del adapter
-    reference = None  # eval.reference's tensors: the gate's figure for a LoRA run
+    reference_state = None  # eval.reference's tensors: the gate's figure for a LoRA run
     if cfg.eval.reference:
-        reference = load_adapter(cfg.eval.reference, base.unet)[0].state_dict()
+        reference_state = load_adapter(cfg.eval.reference, base.unet)[0].state_dict()
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(t.mixed_precision,
                                                                       torch.float32)
     device = accelerator.device
@@ -166,17 +167,29 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
         accelerator.init_trackers("trainer", config=_flat_hparams(cfg))
     before = _eval_before(out, resume_dir, accelerator, unet, evalset, scheduler, cfg,
                           weight_dtype, device)
-    if reference is not None:
+    reference = None  # its figures, when it fits this UNet
+    if reference_state is not None:
         reference = measure_reference(out / "eval_reference.json", cfg.eval.reference,
-                                      reference, accelerator.unwrap_model(unet), evalset,
+                                      reference_state, accelerator.unwrap_model(unet), evalset,
                                       scheduler, cfg, weight_dtype, device)
         log_figures(accelerator, reference, "reference", 0)
     v = cfg.validation
     if v.prompts and v.before_after and resume_dir is None and accelerator.is_main_process:
+        from contextlib import ExitStack
+
+        from trainer.lora import motion_weights
         from trainer.samples import render_samples
 
-        render_samples(v.prompts, (vae, text_encoder, tokenizer, accelerator.unwrap_model(unet)),
-                       cfg, out / "samples" / "before", device, keep_frames=True)
+        plain = accelerator.unwrap_model(unet)
+        with ExitStack() as in_use:
+            # "before" is what a person compares tonight's result with: the module in use
+            # (eval.reference), not a LoRA run's fixed base; one that does not fit this
+            # UNet changes nothing (motion_weights checks before it copies)
+            if reference_state is not None:
+                with suppress(ValueError):
+                    in_use.enter_context(motion_weights(plain, reference_state))
+            render_samples(v.prompts, (vae, text_encoder, tokenizer, plain), cfg,
+                           out / "samples" / "before", device, keep_frames=True)
 
     step, losses = start_step, []
     bar = tqdm(total=t.max_steps, initial=step, desc="steps",
