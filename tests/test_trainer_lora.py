@@ -227,8 +227,10 @@ def test_a_lora_nights_before_samples_show_the_module_in_use(world, tmp_path,
         cfg = dataclasses.replace(cfg, validation=dataclasses.replace(cfg.validation, **samples),
                                   eval=dataclasses.replace(cfg.eval, reference=reference),
                                   **more)
-        train(cfg)
+        lefts.append(train(cfg)["outputs"]["compare_left"])  # what the note says it is
         return np.load(out / "samples" / "before" / "sample-00.npy")
+
+    lefts: list[str] = []
 
     lora = before(tmp_path / "lora", str(current))
     full = before(tmp_path / "full", None, motion_module=str(current), train={"method": "full"})
@@ -238,3 +240,5 @@ def test_a_lora_nights_before_samples_show_the_module_in_use(world, tmp_path,
 
     assert diff(lora, full) < 0.5  # 8-bit frames: rounding of the same picture
     assert diff(lora, base) > 2  # the fixed base alone looks otherwise
+    assert lefts[0] == f"the module in use ({current})"
+    assert lefts[2].startswith("the module it started from (original v3 file")

@@ -185,11 +185,16 @@ def train(cfg: RunConfig, resume: str | None = None) -> dict:
             # "before" is what a person compares tonight's result with: the module in use
             # (eval.reference), not a LoRA run's fixed base; one that does not fit this
             # UNet changes nothing (motion_weights checks before it copies)
+            left = f"the module it started from ({init_desc})"
             if reference_state is not None:
                 with suppress(ValueError):
                     in_use.enter_context(motion_weights(plain, reference_state))
+                    left = f"the module in use ({cfg.eval.reference})"
             render_samples(v.prompts, (vae, text_encoder, tokenizer, plain), cfg,
                            out / "samples" / "before", device, keep_frames=True)
+        from trainer.export import write_json
+
+        write_json(out / "samples" / "before" / "weights.json", {"left": left})
 
     step, losses = start_step, []
     bar = tqdm(total=t.max_steps, initial=step, desc="steps",

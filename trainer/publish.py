@@ -11,6 +11,7 @@ complete (the nightly job and `hydrus-motion train` read it).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, va
             "alpha": t.lora_alpha, "alpha_folded_into_up": True,
             "base_module": cfg.motion_module})
         log.info("published the motion LoRA: %s and %s", *lora_files)
-    samples, compare, sample_error = [], [], None
+    samples, compare, left, sample_error = [], [], None, None
     if cfg.validation.prompts:
         from trainer.samples import render_samples, side_by_side
 
@@ -56,6 +57,9 @@ def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, va
             if v.before_after:
                 compare = side_by_side(out / "samples" / "before", samples, out / "samples",
                                        v.fps)
+                said = out / "samples" / "before" / "weights.json"  # what the left shows
+                left = json.loads(said.read_text(encoding="utf-8"))["left"] if said.is_file() \
+                    else None
         except Exception as exc:  # samples are a review aid; the weights are already out
             sample_error = f"{type(exc).__name__}: {exc}"
             log.error("validation samples failed: %s", sample_error)
@@ -78,7 +82,8 @@ def publish_run(cfg: RunConfig, out: Path, state: dict, adapter_config: dict, va
         "eval": evaluation,
         "resumed_from": str(resume_dir) if resume_dir else None,
         "outputs": {"motion_module": str(module), "motion_adapter": str(adapter),
-                    "samples": samples, "compare": compare, "loss_curve": curve,
+                    "samples": samples, "compare": compare, "compare_left": left,
+                    "loss_curve": curve,
                     "sample_error": sample_error,
                     "motion_lora": str(lora_files[0]) if lora_files[0] else None,
                     "motion_lora_diffusers": str(lora_files[1]) if lora_files[1] else None},

@@ -63,9 +63,11 @@ def run_summary(run: Mapping[str, Any], run_id: str) -> str:
         lines.append(f"promoted: {decision.get('reason')}" if decision.get("promoted") else
                      f"NOT promoted: {decision.get('reason')}; to use it anyway: "
                      f"hydrus-motion promote {run_id}")
-    if (run.get("outputs") or {}).get("compare"):
-        lines.append("samples: the module it started from on the left, this run's on the "
-                     "right (same seed and settings)")
+    outputs = run.get("outputs") or {}
+    if outputs.get("compare"):
+        left = outputs.get("compare_left") or "the module it started from"
+        lines.append(f"samples: {left} on the left, this run's on the right (same seed "
+                     "and settings)")
     return "\n".join(lines)
 
 
