@@ -108,7 +108,7 @@ def test_a_thousand_clips_are_each_frame_exact(long_video, tmp_path):
 
 
 def test_kill_mid_film_keeps_verified_clips_and_resumes(long_video, tmp_path, monkeypatch):
-    video = film_part(long_video, tmp_path / "part.mp4", 120)
+    video = film_part(long_video, tmp_path / "part.mp4", 60)
     config = tmp_path / "cfg.yaml"
     config.write_text("clips: {min_frames: 2, trim_frames: 1}\n"
                       "encode: {preset: ultrafast, crf: 12, clips_per_run: 10}\n")
@@ -122,7 +122,7 @@ def test_kill_mid_film_keeps_verified_clips_and_resumes(long_video, tmp_path, mo
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*.mp4")}
-    assert 20 <= len(before) < 120, "the kill came too late to test a resume"
+    assert 20 <= len(before) < 60, "the kill came too late to test a resume"
     scratch = list(out.glob(".hydrus-motion-*.tmp"))  # the killed run's (the daemon clears it)
 
     runs: list[list[str]] = []
@@ -134,10 +134,10 @@ def test_kill_mid_film_keeps_verified_clips_and_resumes(long_video, tmp_path, mo
 
     monkeypatch.setattr(cut_module, "run_tool", counting_run_tool)
     clips = slice_video(video, load_config(config), out)
-    assert len(clips) == 120
+    assert len(clips) == 60
     after = {c.path.name: (c.path.stat().st_ino, c.path.stat().st_mtime_ns) for c in clips}
     assert {name: after[name] for name in before} == before  # not one finished clip redone
-    assert len(runs) == -(-(120 - len(before)) // 10)  # only the batches still to do
+    assert len(runs) == -(-(60 - len(before)) // 10)  # only the batches still to do
     decoded = decode([c.path for c in clips], tmp_path)
     expected = np.concatenate([np.arange(c.start_frame, c.end_frame) for c in clips])
     assert (frame_numbers(decoded) == expected).all()
