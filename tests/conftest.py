@@ -203,16 +203,11 @@ def unique_mp4(media_dir) -> Callable[[], Path]:
     return make
 
 
-def file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def trained_on(make: Callable[[], Path], holdout: float = 0.1) -> Path:
     """A clip from `make` that eval.holdout does not keep back: the split goes by the clip's
     hash, and a random one is held out `holdout` of the time (a run of one such clip would
     have nothing to train on)."""
+    from hydrus_motion.ingest.content import file_sha256
     from trainer.evaluate import holdout_bucket
 
     while True:

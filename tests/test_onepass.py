@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import MEDIA, count_frames, ffmpeg, make_scenes_video
+from test_scenes import GOLDENS, golden_config
 
 from hydrus_motion.clips.cut import FfmpegCutter
 from hydrus_motion.clips.done import RECORD_NAME
@@ -191,10 +192,7 @@ def test_ingest_uses_one_pass_for_a_new_video(tmp_path, monkeypatch):
     assert used == [video] and again.reused
 
 
-GOLDEN_CASES = sorted((MEDIA / "goldens").glob("*.json")) if MEDIA.exists() else []
-
-
-@pytest.mark.parametrize("golden", GOLDEN_CASES, ids=[g.name for g in GOLDEN_CASES])
+@pytest.mark.parametrize("golden", GOLDENS, ids=[g.name for g in GOLDENS])
 def test_one_pass_finds_the_golden_cuts(golden, tmp_path):
     """PySceneDetect's goldens through the one pass: the golden cuts (and for the default
     detector the sidecar `scenes` writes, byte for byte), while clips are cut in the same
@@ -203,8 +201,6 @@ def test_one_pass_finds_the_golden_cuts(golden, tmp_path):
     and cuts reported late (the threshold detector's fades) go to the cutter by design
     (docs/CLIPS.md)."""
     import json
-
-    from test_scenes import golden_config
 
     from hydrus_motion.config import ScenesConfig
     from hydrus_motion.probe import probe_video

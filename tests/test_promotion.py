@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import file_sha256, run_cli, start_fake_hydrus
+from conftest import run_cli, start_fake_hydrus
 from daemon_harness import DaemonUnderTest, stop_all
 
 pytest.importorskip("diffusers", reason="extra 'train' not installed")
@@ -18,6 +18,7 @@ from trainer_tiny import build_base  # noqa: E402
 
 from hydrus_motion.config import load_config  # noqa: E402
 from hydrus_motion.hydrus.gateway import connect_gateway  # noqa: E402
+from hydrus_motion.ingest.content import file_sha256  # noqa: E402
 from hydrus_motion.status import gather, render  # noqa: E402
 from trainer.evaluate import holdout_bucket  # noqa: E402
 
