@@ -12,10 +12,8 @@ frame rate files too: frame n is the n-th decoded frame, exactly what `select=n`
 
 from __future__ import annotations
 
-import os
 import queue
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,7 +24,7 @@ from hydrus_motion.config import ToolsConfig
 from hydrus_motion.errors import BadVideo, ToolFailed
 from hydrus_motion.probe import ffmpeg_failure
 from hydrus_motion.records import VideoInfo
-from hydrus_motion.tools import StreamingTool, ffmpeg_path_arg, find_tool, widen_pipe
+from hydrus_motion.tools import StreamingTool, ffmpeg_path_arg, find_tool
 
 _SHOWINFO = re.compile(r"\[Parsed_showinfo_\d+ @ [^\]]+\] n:\s*(\d+) pts:\s*(-?\d+)")
 _TIME_BASE = re.compile(r"\[Parsed_showinfo_\d+ @ [^\]]+\] config in time_base: (\d+)/(\d+)")
@@ -100,109 +98,3 @@ def decode_frames(info: VideoInfo, tools: ToolsConfig, *, long_side: int,
         except queue.Empty:
             raise BadVideo(info.path, f"ffmpeg stopped reporting timestamps at frame {index}"
                            ) from None
-
-
-@dataclass(frozen=True)
-class FullFrames:
-    """A second output of the same decode: every frame at its stored size, raw."""
-
-    chain: str | None  # filters first (deinterlacing), one frame out per frame in
-    pix_fmt: str  # the decoder's own format: no conversion on the way
-    frame_bytes: int
-
-
-_QUEUED = 16  # frames either output may run ahead of the other (filter delays are 1-3)
-
-
-def decode_with_full(info: VideoInfo, tools: ToolsConfig, *, long_side: int,
-                     full: FullFrames) -> Iterator[tuple[Frame, bytes]]:
-    """`decode_frames`' analysis frames, each with the same frame at full size, from one
-    decode: `split` feeds the analysis chain (unchanged, so detection sees the very same
-    frames) and the full chain, written to a second pipe. Both pipes are read by threads
-    into bounded queues, so neither output can stall the other (POSIX only)."""
-    width, height = analysis_size(info, long_side)
-    timestamps, time_base, on_line = _showinfo_reader()
-
-    read_end, write_end = os.pipe()
-    widen_pipe(read_end)
-    graph = (f"[0:v:0]split=2[a][b];[a]scale={width}:{height}:flags=neighbor,setsar=1,"
-             f"showinfo[analysis];[b]{full.chain or 'null'}[full]")
-    argv = [find_tool(tools.ffmpeg), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-            "-threads", "0", "-i", ffmpeg_path_arg(info.path), "-filter_complex", graph,
-            "-map", "[analysis]", "-fps_mode", "passthrough", "-pix_fmt", "bgr24",
-            "-f", "rawvideo", "pipe:1",
-            "-map", "[full]", "-fps_mode", "passthrough", "-pix_fmt", full.pix_fmt,
-            "-f", "rawvideo", f"pipe:{write_end}"]
-    analysed: queue.Queue = queue.Queue(_QUEUED)
-    decoded: queue.Queue = queue.Queue(_QUEUED)
-    with open(read_end, "rb", buffering=0) as second, \
-            StreamingTool(argv, timeout_s=tools.timeout_s, on_stderr_line=on_line,
-                          pass_fds=(write_end,)) as tool:
-        stop = threading.Event()
-        pumps = [threading.Thread(target=_pump, daemon=True,
-                                  args=(tool.read_exact, width * height * 3, analysed, stop)),
-                 threading.Thread(target=_pump, daemon=True,
-                                  args=(lambda n: _read_exact(second, n), full.frame_bytes,
-                                        decoded, stop))]
-        for pump in pumps:
-            pump.start()
-        index = 0
-        try:
-            while (data := _take(analysed)) is not None:
-                picture = _take(decoded)
-                if picture is None:
-                    raise BadVideo(info.path, f"the full-size frames ended at frame {index}")
-                shown, pts = timestamps.get(timeout=60)
-                if shown != index:
-                    raise BadVideo(info.path, f"frame numbering broke at frame {index}")
-                image = np.frombuffer(data, np.uint8).reshape(height, width, 3)
-                yield Frame(index, float(pts * time_base[0]), image), picture
-                index += 1
-            if _take(decoded) is not None:
-                raise BadVideo(info.path, f"more full-size frames than the {index} analysed")
-            tool.finish()
-        except ToolFailed as exc:
-            raise ffmpeg_failure(info.path, exc) from None
-        except queue.Empty:
-            raise BadVideo(info.path, f"ffmpeg stopped reporting timestamps at frame {index}"
-                           ) from None
-        finally:
-            stop.set()  # a pump waiting on a full queue gives up
-
-
-def _pump(read, size: int, out: queue.Queue, stop: threading.Event) -> None:
-    """Frames of one pipe into `out`, then None; an error travels in place of a frame."""
-    def put(item) -> None:
-        while not stop.is_set():
-            try:
-                return out.put(item, timeout=0.2)
-            except queue.Full:
-                continue
-
-    try:
-        while (data := read(size)) is not None and not stop.is_set():
-            put(data)
-        put(None)
-    except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-        put(exc)
-
-
-def _take(q: queue.Queue) -> bytes | None:
-    item = q.get()
-    if isinstance(item, BaseException):
-        raise item
-    return item
-
-
-def _read_exact(fh, size: int) -> bytes | None:
-    chunks, remaining = [], size
-    while remaining:
-        chunk = fh.read(remaining)
-        if not chunk:
-            if remaining == size:
-                return None
-            raise ToolFailed("ffmpeg ended in the middle of a full-size frame", argv=["ffmpeg"],
-                             returncode=None, stderr_tail="")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)

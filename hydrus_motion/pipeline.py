@@ -123,6 +123,7 @@ def detect_and_cut(video: Path, cfg: Config, sidecar: Path,
     written as `scenes` writes it; clips equal to its plan's spans are left finished in
     `out_dir`, so the cutter cuts only the rest. None (nothing done) where the one pass
     does not apply to this video or config."""
+    from hydrus_motion.clips.inprocess import GiveUp
     from hydrus_motion.clips.onepass import OnePassCutter, unsupported
 
     if unsupported(cfg) is not None:
@@ -138,7 +139,11 @@ def detect_and_cut(video: Path, cfg: Config, sidecar: Path,
         write_sidecar(scenes, sidecar, source_fingerprint(video))
         return plan_video(video, cfg, sidecar, scan=info.scan)
 
-    return OnePassCutter(cfg).run(info, out_dir, settle)
+    try:
+        return OnePassCutter(cfg).run(info, out_dir, settle)
+    except GiveUp as exc:  # before any sidecar or clip: the two passes redo it all
+        log.info("%s: detecting and cutting in two passes: %s", video.name, exc)
+        return None
 
 
 def _check_crops(sidecar: Path, scenes: SceneList, info: VideoInfo) -> None:

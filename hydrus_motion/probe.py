@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hydrus_motion.config import ToolsConfig
 from hydrus_motion.errors import BadVideo, LocalFailure, ToolFailed
-from hydrus_motion.records import ColourTags, VideoInfo
+from hydrus_motion.records import VideoInfo
 from hydrus_motion.tools import ffmpeg_path_arg, find_tool, run_tool
 
 # ffmpeg's words for common breakage -> what a person should read.
@@ -118,7 +118,6 @@ def probe_video(path: Path, tools: ToolsConfig) -> VideoInfo:
     width, height = round(coded_w * sar), coded_h
     if rotation in (90, 270):
         width, height = height, width
-        coded_w, coded_h = coded_h, coded_w
     fps = _fraction(s.get("avg_frame_rate")) or _fraction(s.get("r_frame_rate"))
     if not fps:
         raise BadVideo(path, "the video stream has no frame rate")
@@ -126,17 +125,7 @@ def probe_video(path: Path, tools: ToolsConfig) -> VideoInfo:
     frames = s.get("nb_frames")
     return VideoInfo(path=path, codec=s.get("codec_name", "?"), width=width, height=height,
                      fps=fps, duration=duration, frames_hint=int(frames) if frames else None,
-                     rotation=rotation, sample_aspect=sar, pix_fmt=s.get("pix_fmt"),
-                     coded_size=(coded_w, coded_h), colour=_colour_tags(s))
-
-
-def _colour_tags(stream: dict) -> ColourTags:
-    def said(key: str) -> str | None:
-        value = stream.get(key)
-        return value if isinstance(value, str) and value not in ("", "unknown") else None
-
-    return ColourTags(said("color_range"), said("color_space"), said("color_transfer"),
-                      said("color_primaries"))
+                     rotation=rotation, sample_aspect=sar)
 
 
 def frame_count_slack(frames: int) -> int:

@@ -36,23 +36,6 @@ class CropBox:
 
 
 @dataclass(frozen=True)
-class ColourTags:
-    """How the stream says its pixels are to be read (ffprobe's names; None: not said).
-    A decode keeps them on its frames, a raw pipe does not: the one pass passes them on."""
-
-    range: str | None = None      # tv | pc
-    space: str | None = None      # the matrix: bt709, bt470bg, smpte170m, bt2020nc, ...
-    transfer: str | None = None   # bt709, smpte2084, arib-std-b67, ...
-    primaries: str | None = None  # bt709, bt470bg, bt2020, ...
-
-    def input_args(self) -> list[str]:
-        """ffmpeg input options that tag raw frames with these values."""
-        pairs = (("-color_range", self.range), ("-colorspace", self.space),
-                 ("-color_trc", self.transfer), ("-color_primaries", self.primaries))
-        return [arg for option, value in pairs if value for arg in (option, value)]
-
-
-@dataclass(frozen=True)
 class VideoInfo:
     """What ffprobe says about a file's first video stream."""
 
@@ -66,9 +49,6 @@ class VideoInfo:
     rotation: int  # degrees the player rotates by (0, 90, 180, 270)
     sample_aspect: Fraction  # 1 for square pixels
     scan: Scan | None = None  # interlacing as measured on a sample (clips/fields.py)
-    pix_fmt: str | None = None  # the decoder's pixel format (yuv420p, yuv420p10le, ...)
-    coded_size: tuple[int, int] | None = None  # decoded frames, rotated, pixels as stored
-    colour: ColourTags = ColourTags()  # the stream's colour tags
 
 
 @dataclass(frozen=True)

@@ -211,10 +211,7 @@ class StreamingTool:
     kept for errors. Use as a context manager; leaving it early kills the child.
     """
 
-    def __init__(self, argv: Sequence[str], *, timeout_s: float, on_stderr_line=None,
-                 pass_fds: Sequence[int] = (), stdin: int | None = subprocess.DEVNULL):
-        """`pass_fds`: pipe ends the child writes to (`pipe:N` outputs), closed here once
-        it has them; `stdin=subprocess.PIPE` for a child fed with `write`."""
+    def __init__(self, argv: Sequence[str], *, timeout_s: float, on_stderr_line=None):
         self.argv = [str(a) for a in argv]
         self._on_line = on_stderr_line
         self._tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
@@ -222,16 +219,10 @@ class StreamingTool:
         self._timer: threading.Timer | None = None
         self.timed_out = False
         log.debug("run: %s", subprocess.list2cmdline(self.argv))
-        try:
-            self.proc = children.spawn(self.argv, stdin=stdin, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, bufsize=0,
-                                       pass_fds=tuple(pass_fds))
-        finally:
-            for fd in pass_fds:  # the child holds them now: its exit is their end of stream
-                os.close(fd)
-        for stream in (self.proc.stdout, self.proc.stdin):
-            if stream is not None:
-                widen_pipe(stream.fileno())
+        self.proc = children.spawn(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, bufsize=0)
+        assert self.proc.stdout is not None
+        widen_pipe(self.proc.stdout.fileno())
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         self._timer = threading.Timer(timeout_s, self._expire)
@@ -266,24 +257,6 @@ class StreamingTool:
             chunks.append(chunk)
             remaining -= len(chunk)
         return b"".join(chunks)
-
-    def write(self, data: bytes) -> None:
-        """Feed the child's stdin; ToolFailed when it stopped reading (it failed)."""
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(data)
-        except (BrokenPipeError, ValueError):
-            children.check(self.proc)
-            raise _failure(self.argv, self.proc.poll(), self.stderr_tail,
-                           "stopped reading its input") from None
-
-    def close_input(self) -> None:
-        """End of input: the child finishes its work and exits (see `finish`)."""
-        if self.proc.stdin and not self.proc.stdin.closed:
-            try:
-                self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
 
     @property
     def stderr_tail(self) -> str:

@@ -83,6 +83,24 @@ def scenes_video(media_dir) -> Path:
     return make_scenes_video(media_dir / "scenes.mp4")
 
 
+# a smooth moving picture: every line a little different from the next, so fields show
+SMOOTH = "testsrc2=size=160x120:rate={rate},scale=320:240:flags=bicubic"
+
+
+@pytest.fixture(scope="session")
+def field_sources(media_dir) -> dict[str, Path]:
+    """A combed (interlaced, 50 fields/s, 100 frames) and a telecined (2:3 from 23.976,
+    50 frames) source, as a DVD or broadcast rip has them."""
+    out = {"interlaced": media_dir / "interlaced.mp4", "telecined": media_dir / "telecined.mp4"}
+    ffmpeg("-f", "lavfi", "-i", SMOOTH.format(rate=50), "-frames:v", "100", "-vf",
+           "interlace=scan=tff,setfield=tff", "-c:v", "libx264", "-preset", "ultrafast",
+           "-crf", "14", "-flags", "+ildct+ilme", str(out["interlaced"]))
+    ffmpeg("-f", "lavfi", "-i", SMOOTH.format(rate="24000/1001"), "-frames:v", "40", "-vf",
+           "telecine=first_field=top:pattern=23", "-c:v", "libx264", "-preset", "ultrafast",
+           "-crf", "14", "-flags", "+ildct+ilme", str(out["telecined"]))
+    return out
+
+
 @pytest.fixture(scope="session")
 def vfr_video(media_dir) -> Path:
     """Variable frame rate: frames 50-99 last 1/15 s, the rest 1/30 s; a cut at frame 100.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import count_frames, ffmpeg
+from conftest import SMOOTH, count_frames, ffmpeg
 
 from hydrus_motion.clips.fields import classify, measure_scan
 from hydrus_motion.config import ClipsConfig, Config, EncodeConfig
@@ -142,9 +142,6 @@ def test_bar_meter_on_known_frames():
 
 # -- fields ----------------------------------------------------------------------------
 
-SMOOTH = "testsrc2=size=160x120:rate={rate},scale=320:240:flags=bicubic"
-
-
 def combing(frames: np.ndarray) -> float:
     """The most combed frame: mean difference of adjacent lines (one from each field) over
     that of lines two apart (same field). About 0.56 for this progressive picture, 1 and
@@ -152,19 +149,6 @@ def combing(frames: np.ndarray) -> float:
     adjacent = np.abs(frames[:, 1:-1:2] - frames[:, 0:-2:2]).mean(axis=(1, 2))
     same_field = np.abs(frames[:, 0:-2:2] - frames[:, 2::2]).mean(axis=(1, 2))
     return float((adjacent / same_field).max())
-
-
-@pytest.fixture(scope="module")
-def field_sources(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("fields")
-    out = {"interlaced": folder / "interlaced.mp4", "telecined": folder / "telecined.mp4"}
-    ffmpeg("-f", "lavfi", "-i", SMOOTH.format(rate=50), "-frames:v", "100", "-vf",
-           "interlace=scan=tff,setfield=tff", "-c:v", "libx264", "-preset", "ultrafast",
-           "-crf", "14", "-flags", "+ildct+ilme", str(out["interlaced"]))
-    ffmpeg("-f", "lavfi", "-i", SMOOTH.format(rate="24000/1001"), "-frames:v", "40", "-vf",
-           "telecine=first_field=top:pattern=23", "-c:v", "libx264", "-preset", "ultrafast",
-           "-crf", "14", "-flags", "+ildct+ilme", str(out["telecined"]))
-    return out
 
 
 @pytest.mark.parametrize("kind,scan,filter_name", [
@@ -187,6 +171,31 @@ def test_fields_are_detected_and_undone_frame_for_frame(tmp_path, field_sources,
     off = dataclasses.replace(CFG, encode=dataclasses.replace(CFG.encode, deinterlace="off"))
     (kept,) = slice_planned(video, off, tmp_path / "off").clips
     assert kept.deinterlace is None and combing(gray_frames(kept.path, W, H)) > 0.9
+
+
+def test_a_deinterlaced_clip_is_the_same_however_the_cut_is_batched(tmp_path):
+    """bwdif looks at the frame before: a clip starting on a key frame, cut in a run of its
+    own, still has it (the run seeks to just before the clip, so the demuxer starts one
+    key frame earlier), as in one run from the start of the file; the one pass relies on
+    that (test_onepass.py)."""
+    video = tmp_path / "interlaced-gop20.mp4"
+    ffmpeg("-f", "lavfi", "-i", SMOOTH.format(rate=50), "-frames:v", "100", "-vf",
+           "interlace=scan=tff,setfield=tff", "-c:v", "libx264", "-preset", "ultrafast",
+           "-crf", "14", "-flags", "+ildct+ilme", "-g", "20", "-keyint_min", "20",
+           "-sc_threshold", "0", str(video))
+    default_sidecar_path(video).write_text(
+        "# hydrus-motion scenes 1\n# fps: 25/1\n# frames: 100\n1 0 40\n2 40 100\n")
+
+    def second_clip(clips_per_run: int) -> np.ndarray:
+        cfg = Config(encode=EncodeConfig(preset="ultrafast", crf=0, clips_per_run=clips_per_run),
+                     clips=ClipsConfig(trim_frames=0, min_frames=20))
+        clips = slice_planned(video, cfg, tmp_path / f"per-run-{clips_per_run}").clips
+        assert [c.start_frame for c in clips] == [0, 40] and clips[1].deinterlace == "bwdif"
+        return gray_frames(clips[1].path, W, H)
+
+    together, alone = second_clip(50), second_clip(1)  # alone: seeks to key frame 40
+    assert together.shape == alone.shape == (60, H, W)
+    assert (together == alone).all()
 
 
 @pytest.mark.parametrize("counts,scan", [

@@ -2,13 +2,13 @@
 
     info, plan = OnePassCutter(cfg).run(info, out_dir, settle)
 
-One ffmpeg decodes the source once and writes two raw streams: the analysis frames
-`scenes` sees (frames.decode_with_full: the same chain, so the same cuts and bars) and
-every frame at its stored size, in the decoder's own pixel format. Detection runs on
-the first as frames arrive; the router (onepass_plan.py) sends each full frame, `lag`
-frames later, to the encoder of its predicted clip: one ffmpeg per clip reading raw
-frames on stdin, with the two-pass cutter's filters after that point (crop, lanczos
-scale, setsar, yuv420p) and encoder settings, into a scratch folder.
+The source is decoded once, in our own process (clips/inprocess.py, PyAV): each frame
+gives the analysis frame `scenes` sees (the same chain, so the same cuts and bars) and
+the frame at its stored size, after the deinterlacing filters. Detection runs on the
+first as frames arrive; the router (onepass_plan.py) hands each full frame, `lag` frames
+later, to the encoder of its predicted clip: the two-pass cutter's filters after that
+point (crop, lanczos scale, setsar, yuv420p) and encoder settings, writing into a
+scratch folder. No frame is copied or piped on the way.
 
 When the decode ends, `settle` writes the sidecar exactly as `scenes` does and plans
 the clips from it exactly as `slice` does. Provisional clips equal to a planned span
@@ -17,10 +17,12 @@ the clips from it exactly as `slice` does. Provisional clips equal to a planned 
 two-pass cutter then finds those clips finished and cuts only the other spans (long
 scenes that were split, mispredicted crops, frames that are not evenly timed), by
 seeking: the result is the two-pass result, frame for frame. A kill during the decode
-leaves no sidecar and no clip (only the scratch folder, removed by the next cut).
+leaves no sidecar and no clip (only the scratch folder, removed by the next cut). A
+video PyAV cannot decode to the end gives up the one pass (`GiveUp`) before anything is
+written: the caller takes the two-pass path.
 
-Memory: the lag buffer (trim + detector latency, ~20 full frames), two bounded queues
-and the encoders' own buffers, whatever the length of a scene.
+Memory: the lag buffer (trim + detector latency, ~20 decoded frames) and one encoder's
+own buffers, whatever the length of a scene.
 """
 
 from __future__ import annotations
@@ -29,15 +31,15 @@ import logging
 import math
 import os
 import shutil
-import subprocess
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from hydrus_motion.clips import inprocess
 from hydrus_motion.clips.batch import crop_args, output_size
-from hydrus_motion.clips.codec import check_codec, codec_argv
+from hydrus_motion.clips.codec import check_codec, codec_options
 from hydrus_motion.clips.cut import clip_filename, estimate_bytes
 from hydrus_motion.clips.done import (
     clip_key,
@@ -47,6 +49,7 @@ from hydrus_motion.clips.done import (
     save_done,
 )
 from hydrus_motion.clips.fields import deinterlace_filter, filter_name
+from hydrus_motion.clips.inprocess import ClipWriter, GiveUp, decode_in_process
 from hydrus_motion.clips.mp4 import Mp4Error, read_mp4_video
 from hydrus_motion.clips.onepass_plan import (
     Abandon,
@@ -60,45 +63,28 @@ from hydrus_motion.clips.onepass_plan import (
 )
 from hydrus_motion.clips.plan import resample_ratio
 from hydrus_motion.config import Config
-from hydrus_motion.errors import LocalFailure, ToolFailed
+from hydrus_motion.errors import LocalFailure
 from hydrus_motion.files import temp_dir_beside
-from hydrus_motion.frames import FullFrames, decode_with_full
-from hydrus_motion.probe import ffmpeg_failure
 from hydrus_motion.records import Clip, ClipPlan, CropBox, SceneList, VideoInfo
-from hydrus_motion.tools import StreamingTool, ffmpeg_path_arg, find_tool
 
 log = logging.getLogger(__name__)
 
-# planar formats a raw pipe carries as they are: (chroma shift x, y, bytes per sample)
-_PLANAR = {"yuv420p": (1, 1, 1), "yuvj420p": (1, 1, 1), "yuv422p": (1, 0, 1),
-           "yuvj422p": (1, 0, 1), "yuv444p": (0, 0, 1), "yuvj444p": (0, 0, 1),
-           "yuv420p10le": (1, 1, 2), "yuv422p10le": (1, 0, 2), "yuv444p10le": (0, 0, 2)}
 _EVEN = 0.1  # of a frame: how far a frame's time may be from an even rate's
-_MAX_FINISHING = 2  # encoders flushing at once before the pass waits for the oldest
-
-
-def frame_bytes(pix_fmt: str, width: int, height: int) -> int | None:
-    """Bytes of one raw frame, or None for a format the one pass does not carry."""
-    if pix_fmt not in _PLANAR:
-        return None
-    sx, sy, size = _PLANAR[pix_fmt]
-    chroma = (-(-width >> sx) if sx else width) * (-(-height >> sy) if sy else height)
-    return (width * height + 2 * chroma) * size
 
 
 def unsupported(cfg: Config, info: VideoInfo | None = None) -> str | None:
     """Why this video or config takes the two-pass path (None: the one pass can run)."""
-    if os.name != "posix":
-        return "the second frame pipe needs POSIX"
     if cfg.scenes.detector == "transnetv2":
         return "TransNetV2 reads frames in windows of its own"
     if cfg.scenes.fast_decode:
         return "scenes.fast_decode skips the deblocking filter, which clips must keep"
     if cfg.encode.keep_audio:
         return "encode.keep_audio: the one pass carries video frames only"
-    if info is not None and (info.coded_size is None or not info.pix_fmt
-                             or frame_bytes(info.pix_fmt, *info.coded_size) is None):
-        return f"pixel format {info.pix_fmt} is not carried raw"
+    if (missing := inprocess.available()) is not None:
+        return missing
+    codec = str(codec_options(cfg.encode)["c:v"])
+    if not inprocess.encoder_available(codec):
+        return f"PyAV's FFmpeg has no {codec} encoder"
     return None
 
 
@@ -106,7 +92,7 @@ def unsupported(cfg: Config, info: VideoInfo | None = None) -> str | None:
 class _Encoder:
     start: Start
     path: Path
-    tool: StreamingTool
+    writer: ClipWriter
     rate: Fraction  # frames per second it is encoded at (constant)
     times: list[float] = field(default_factory=list)
     end_frame: int = 0
@@ -125,10 +111,8 @@ class OnePassCutter:
 
         cfg, enc = self.cfg, self.cfg.encode
         check_codec(enc, cfg.tools)
-        assert info.coded_size and info.pix_fmt
         ratio = resample_ratio(info.fps, enc.fps)
-        full = FullFrames(deinterlace_filter(info.scan, enc.deinterlace), info.pix_fmt,
-                          frame_bytes(info.pix_fmt, *info.coded_size) or 0)
+        chain = deinterlace_filter(info.scan, enc.deinterlace)
         session = PySceneDetectDetector(cfg.scenes, cfg.tools, cfg.clips).start(info)
         meter = session.meter
         latency = min(session.detector.event_buffer_length,
@@ -140,11 +124,11 @@ class OnePassCutter:
         try:
             self._check_space(info, out_dir)
             with temp_dir_beside(out_dir) as scratch:
-                made = _Encoders(self, info, scratch, ratio, full.chain)
-                buffer: deque[tuple[int, float, bytes]] = deque()
+                made = _Encoders(self, info, scratch, ratio, chain)
+                buffer: deque[tuple[int, float, object]] = deque()
                 try:
-                    for frame, picture in decode_with_full(
-                            info, cfg.tools, long_side=cfg.scenes.analysis_size, full=full):
+                    for frame, picture in decode_in_process(
+                            info, long_side=cfg.scenes.analysis_size, chain=chain):
                         actions: list[Action] = []
                         for cut in session.add(frame.time, frame.image):
                             actions += router.cut(cut)
@@ -210,53 +194,57 @@ class OnePassCutter:
 
 
 class _Encoders:
-    """The clips' encoder processes, driven by the router's actions."""
+    """The clips' encoders, driven by the router's actions."""
 
     def __init__(self, owner: OnePassCutter, info: VideoInfo, scratch: Path, ratio, chain):
         self.cfg = owner.cfg
         self.info = info
-        fps = info.fps * ratio if ratio else info.fps
         self.scratch = scratch
-        self.fps = fps  # output frame rate
+        self.fps = info.fps * ratio if ratio else info.fps  # output frame rate
         self.ratio = ratio
         self.chain = chain
+        self.codec = codec_options(owner.cfg.encode)
         self.running: dict[int, _Encoder] = {}
-        self.finishing: deque[_Encoder] = deque()
         self.done: list[Provisional] = []
         self.paths: dict[tuple[int, int, CropBox | None], Path] = {}
 
     def apply(self, actions: list[Action], buffer: deque) -> None:
-        for action in actions:
-            if isinstance(action, Start):
-                self.running[action.clip] = self._start(action, self._rate(action, buffer))
-            elif isinstance(action, Feed):
-                encoder = self.running[action.clip]
-                index, time, picture = buffer[action.frame - buffer[0][0]]
-                assert index == action.frame
-                encoder.times.append(time)
-                self._write(encoder, picture)
-            elif isinstance(action, Finish):
-                encoder = self.running.pop(action.clip)
-                encoder.end_frame = action.end_frame
-                encoder.tool.close_input()
-                self.finishing.append(encoder)
-                while len(self.finishing) > _MAX_FINISHING:
-                    self._settle(self.finishing.popleft())
-            elif isinstance(action, Abandon):
-                encoder = self.running.pop(action.clip)
-                encoder.tool.__exit__(None, None, None)
-                encoder.path.unlink(missing_ok=True)
+        import av
+
+        try:
+            for action in actions:
+                self._act(action, buffer)
+        except av.FFmpegError as exc:
+            if isinstance(exc, OSError):
+                raise  # our own writes: the clips' disk (run() says so)
+            self.kill_all()
+            raise GiveUp(f"PyAV could not encode a clip ({exc})") from None
+
+    def _act(self, action: Action, buffer: deque) -> None:
+        if isinstance(action, Start):
+            self.running[action.clip] = self._start(action, self._rate(action, buffer))
+        elif isinstance(action, Feed):
+            encoder = self.running[action.clip]
+            index, time, picture = buffer[action.frame - buffer[0][0]]
+            assert index == action.frame
+            encoder.times.append(time)
+            encoder.writer.write(picture)
+        elif isinstance(action, Finish):
+            encoder = self.running.pop(action.clip)
+            encoder.end_frame = action.end_frame
+            encoder.writer.close()
+            self._settle(encoder)
+        elif isinstance(action, Abandon):
+            self.running.pop(action.clip).writer.abort()
 
     def finish_all(self) -> list[Provisional]:
-        while self.finishing:
-            self._settle(self.finishing.popleft())
+        assert not self.running, "the router finishes or abandons every clip it starts"
         return self.done
 
     def kill_all(self) -> None:
-        for encoder in [*self.running.values(), *self.finishing]:
-            encoder.tool.__exit__(None, None, None)
+        for encoder in self.running.values():
+            encoder.writer.abort()
         self.running.clear()
-        self.finishing.clear()
 
     def _rate(self, start: Start, buffer: deque) -> Fraction:
         """The constant rate a clip is encoded at: the output rate when resampling, else
@@ -274,38 +262,19 @@ class _Encoders:
 
     def _start(self, start: Start, rate: Fraction) -> _Encoder:
         info, enc = self.info, self.cfg.encode
-        width, height = info.coded_size or (info.width, info.height)
         crop = start.crop
         size = output_size(crop.width if crop else info.width,
                            crop.height if crop else info.height, enc.max_short_side)
-        steps = [f"crop={':'.join(f'{k}={v}' for k, v in crop_args(crop, info).items())}"
-                 ] if crop else []
-        steps += [f"scale={size[0]}:{size[1]}:flags=lanczos", "setsar=1", "format=yuv420p"]
+        steps: list[tuple[str, str | None]] = [
+            ("crop", ":".join(f"{k}={v}" for k, v in crop_args(crop, info).items()))
+        ] if crop else []
+        steps += [("scale", f"{size[0]}:{size[1]}:flags=lanczos"), ("setsar", "1"),
+                  ("format", "yuv420p")]
         path = self.scratch / f"clip{start.clip:06d}.mp4"
-        argv = [find_tool(self.cfg.tools.ffmpeg), "-hide_banner", "-nostdin", "-nostats",
-                "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", info.pix_fmt,
-                "-s", f"{width}x{height}",
-                "-framerate", f"{rate.numerator}/{rate.denominator}",
-                *info.colour.input_args(), "-i", "pipe:0", "-vf", ",".join(steps), *codec_argv(enc),
-                "-fps_mode", "passthrough", "-map_metadata", "-1", "-an", "-sn", "-dn",
-                "-movflags", "+faststart", "-f", "mp4", "-y", ffmpeg_path_arg(path)]
-        tool = StreamingTool(argv, timeout_s=self.cfg.tools.timeout_s, stdin=subprocess.PIPE)
-        return _Encoder(start, path, tool, rate)
-
-    def _write(self, encoder: _Encoder, picture: bytes) -> None:
-        try:
-            encoder.tool.write(picture)
-        except ToolFailed:
-            self._fail(encoder)
+        return _Encoder(start, path, ClipWriter(path, self.codec, rate, steps, size), rate)
 
     def _settle(self, encoder: _Encoder) -> None:
-        """Wait for a finished clip's encoder and check the clip it wrote."""
-        try:
-            encoder.tool.finish()
-        except ToolFailed:
-            self._fail(encoder)
-        finally:
-            encoder.tool.__exit__(None, None, None)
+        """Check a finished clip: kept when its MP4 holds every frame it was fed."""
         start, fed = encoder.start, len(encoder.times)
         try:
             frames = read_mp4_video(encoder.path).frames
@@ -329,10 +298,3 @@ class _Encoders:
             return True
         times, step = encoder.times, float(1 / encoder.rate)
         return all(abs(t - times[0] - i * step) <= _EVEN * step for i, t in enumerate(times))
-
-    def _fail(self, encoder: _Encoder) -> None:
-        tool = encoder.tool
-        exc = ToolFailed(f"{Path(tool.argv[0]).name} failed", argv=tool.argv,
-                         returncode=tool.proc.poll(), stderr_tail=tool.stderr_tail)
-        self.kill_all()
-        raise ffmpeg_failure(self.info.path, exc, "cutting failed") from None
