@@ -2,7 +2,7 @@
 video (run that first: it makes bench/out/bench-1080p-60s.mp4).
 
     .venv/bin/python bench/onepass_parts.py            # the ffmpeg pieces
-    /path/to/venv-with-av/bin/python bench/onepass_parts.py --pyav   # + in-process prototype
+    .venv/bin/python bench/onepass_parts.py --pyav     # + decode and encode with PyAV
 
 CPU is user + system seconds of the child processes (and, for --pyav, of this process).
 """

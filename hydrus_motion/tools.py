@@ -123,6 +123,11 @@ class _Children:
             self._running.discard(proc)
         self.check(proc)
 
+    def check_stopping(self, what: str) -> None:
+        """For work we do in our own process (the one pass's decode): stop like a child."""
+        if self.stopping:
+            raise Interrupted(f"{what} was stopped")
+
     def check(self, proc: subprocess.Popen) -> None:
         if proc.pid in self._killed:
             raise Interrupted(f"{Path(str(proc.args[0])).name} was stopped")

@@ -161,38 +161,57 @@ def test_fifty_videos_broken_files_duplicates_and_temp_names(
     assert doc["runs"][0]["outcome"] == "ok" and not doc["daemon"]["running"]
 
 
+def encoders(daemon: DaemonUnderTest) -> list[int]:
+    return [pid for pid in children_of(daemon.proc.pid) if b"libx264" in cmdline(pid)]
+
+
+def scratch_dirs(daemon: DaemonUnderTest) -> set[Path]:
+    return set((daemon.state / "clips").glob("*/.hydrus-motion-*.tmp"))
+
+
+def clips_being_encoded(daemon: DaemonUnderTest, stage: str, stale: set[Path]) -> bool:
+    """The one pass (detect) encodes in the daemon's own process, into a scratch folder
+    (not one a killed run left); the two-pass cutter (slice) runs ffmpeg children."""
+    if stage == "detect":
+        return any(list(d.glob("clip*.mp4")) for d in scratch_dirs(daemon) - stale)
+    return bool(encoders(daemon))
+
+
 @pytest.mark.parametrize("stage,sections", [
     ("detect", {}),  # a new video is cut in the detect stage's one pass (issue 17)
     ("slice", {"scenes": {"fast_decode": True}})])  # which the two passes do
 def test_kill_9_in_the_middle_of_a_video_loses_and_duplicates_nothing(
         tmp_path, hydrus, scenes_video, stage, sections):
-    # a slow encode so the kill lands while ffmpeg is cutting
+    # a slow encode so the kill lands while clips are being encoded
     daemon = DaemonUnderTest(tmp_path, hydrus, encode={"preset": "veryslow"},
                              sections=sections).start()
     shutil.copy(scenes_video, daemon.watch / "film.mp4")
-    daemon.wait_for(lambda: any(b"libx264" in cmdline(pid) for pid in
-                                children_of(daemon.proc.pid)), "ffmpeg cutting clips")
+    daemon.wait_for(lambda: clips_being_encoded(daemon, stage, set()), "clips being encoded")
     time.sleep(0.3)  # into the encode: the scratch folder holds partial clips
-    assert list((daemon.state / "clips").glob("*/.hydrus-motion-*.tmp"))
-    encoders = [pid for pid in children_of(daemon.proc.pid) if b"libx264" in cmdline(pid)]
+    assert (stale := scratch_dirs(daemon))
+    kids = encoders(daemon)
     daemon.kill9()
-    assert encoders, "killed too late: ffmpeg had finished"
-    kids = encoders
+    assert stage == "detect" or kids, "killed too late: ffmpeg had finished"
     deadline = time.monotonic() + 2  # far less than the encode has left
     while any(alive(pid) for pid in kids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in kids), "ffmpeg outlived the killed daemon"
     assert daemon.query(f"SELECT status FROM jobs WHERE stage = '{stage}'") == [("running",)]
+    if stage == "detect":  # a kill mid-pass leaves no sidecar and no finished clip
+        assert not list((daemon.state / "clips").glob("*/*.mp4"))
+        assert not list(daemon.watch.glob("*.scenes.txt"))
 
     daemon.start()
     assert "1 interrupted job(s) resumed" in daemon.log.read_text()
     # now SIGTERM in the middle of the same cut: a safe stop, the video is not blamed
-    daemon.wait_for(lambda: any(b"libx264" in cmdline(pid) for pid in
-                                children_of(daemon.proc.pid)), "ffmpeg cutting again")
-    encoders = [pid for pid in children_of(daemon.proc.pid) if b"libx264" in cmdline(pid)]
+    daemon.wait_for(lambda: clips_being_encoded(daemon, stage, stale),
+                    "clips being encoded again")
+    kids = encoders(daemon)
     started = time.monotonic()
     assert daemon.stop() == 0 and time.monotonic() - started < 5
-    assert not any(alive(pid) for pid in encoders)
+    after_stop = daemon.log.read_text().rpartition("stopping at a safe point")[2]
+    assert stage != "detect" or "scenes (adaptive)" not in after_stop  # stopped mid-decode
+    assert not any(alive(pid) for pid in kids)
     assert daemon.query(f"SELECT status, attempts FROM jobs WHERE stage = '{stage}'") == \
         [("queued", 0)]
     assert daemon.sources() == {"film.mp4": "active"}

@@ -17,7 +17,8 @@ the clips from it exactly as `slice` does. Provisional clips equal to a planned 
 two-pass cutter then finds those clips finished and cuts only the other spans (long
 scenes that were split, mispredicted crops, frames that are not evenly timed), by
 seeking: the result is the two-pass result, frame for frame. A kill during the decode
-leaves no sidecar and no clip (only the scratch folder, removed by the next cut). A
+leaves no sidecar and no clip (only the scratch folder, removed by the next cut); a
+daemon stop ends the decode at the next frame (`Interrupted`, the job queued again). A
 video PyAV cannot decode to the end gives up the one pass (`GiveUp`) before anything is
 written: the caller takes the two-pass path.
 
@@ -66,6 +67,7 @@ from hydrus_motion.config import Config
 from hydrus_motion.errors import LocalFailure
 from hydrus_motion.files import temp_dir_beside
 from hydrus_motion.records import Clip, ClipPlan, CropBox, SceneList, VideoInfo
+from hydrus_motion.tools import children
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,7 @@ class OnePassCutter:
                 try:
                     for frame, picture in decode_in_process(
                             info, long_side=cfg.scenes.analysis_size, chain=chain):
+                        children.check_stopping("the one pass")  # no child to kill
                         actions: list[Action] = []
                         for cut in session.add(frame.time, frame.image):
                             actions += router.cut(cut)
