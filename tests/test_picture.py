@@ -151,6 +151,26 @@ def combing(frames: np.ndarray) -> float:
     return float((adjacent / same_field).max())
 
 
+def test_a_long_source_is_measured_in_windows_across_it(tmp_path):
+    """Interlaced after a progressive opening (a broadcast's intro), 1000 frames: windows
+    that seek (from the key frame before each) see the fields; windows that all read the
+    first frames, as the opening alone shows, would call it progressive."""
+    video = tmp_path / "late-fields.mp4"
+    ffmpeg("-f", "lavfi", "-i", SMOOTH.format(rate=25), "-f", "lavfi", "-i",
+           SMOOTH.format(rate=50), "-filter_complex",
+           "[0:v]trim=end_frame=150,setpts=PTS-STARTPTS[a];"
+           "[1:v]trim=end_frame=1700,setpts=PTS-STARTPTS,interlace=scan=tff,setfield=tff,"
+           "fps=25[b];[a][b]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264",
+           "-preset", "ultrafast", "-crf", "14", "-flags", "+ildct+ilme", str(video))
+    info = probe_video(video, CFG.tools)
+    assert info.frames_hint == 1000
+    assert measure_scan(info, CFG.tools) is Scan.INTERLACED
+    opening = tmp_path / "opening.mp4"  # what a measure of the first frames alone sees
+    ffmpeg("-i", str(video), "-frames:v", "200", "-c:v", "libx264", "-preset", "ultrafast",
+           "-crf", "14", "-flags", "+ildct+ilme", str(opening))
+    assert measure_scan(probe_video(opening, CFG.tools), CFG.tools) is Scan.PROGRESSIVE
+
+
 @pytest.mark.parametrize("kind,scan,filter_name", [
     ("interlaced", Scan.INTERLACED, "bwdif"), ("telecined", Scan.TELECINED, "fieldmatch")])
 def test_fields_are_detected_and_undone_frame_for_frame(tmp_path, field_sources, kind, scan,

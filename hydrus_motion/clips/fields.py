@@ -74,7 +74,9 @@ def measure_scan(info: VideoInfo, tools: ToolsConfig) -> Scan:
         argv = [find_tool(tools.ffmpeg), "-hide_banner", "-nostdin", "-nostats",
                 "-loglevel", "info"]
         if start:
-            argv += ["-ss", f"{start:.3f}"]
+            # from the key frame at or before `start`: an accurate seek would decode the
+            # frames up to it only to drop them (a third of a window's work at long GOPs)
+            argv += ["-noaccurate_seek", "-ss", f"{start:.3f}"]
         argv += ["-i", ffmpeg_path_arg(info.path), "-map", "0:v:0", "-an", "-sn", "-dn",
                  "-frames:v", str(SAMPLE_FRAMES if start else len(_WINDOWS) * SAMPLE_FRAMES),
                  "-vf", IDET, "-f", "null", "-"]
