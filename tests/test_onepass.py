@@ -205,6 +205,47 @@ def test_a_video_the_pass_cannot_decode_goes_to_the_two_passes(scenes_video, tmp
         assert count_frames(clip.path) == clip.end_frame - clip.start_frame
 
 
+@pytest.mark.parametrize("failure", ["encoder", "disk"])
+@pytest.mark.parametrize("at_write", [100, "last"])
+def test_an_encoder_error_in_its_thread_reaches_the_pass(scenes_video, tmp_path, monkeypatch,
+                                                         failure, at_write):
+    """The encoders run in a thread of their own: an encoder error there gives up the
+    one pass (the two passes cut the video), a write error is the clips' disk; either
+    way no sidecar, no clip, and no encoder thread left behind. Also when it happens at
+    the last frame, after the decode ended."""
+    import threading
+
+    import av
+
+    from hydrus_motion.clips import inprocess
+    from hydrus_motion.errors import LocalFailure
+
+    total = count_frames(scenes_video)
+    fail_at = total if at_write == "last" else at_write
+    real, written = inprocess.ClipWriter.write, []
+
+    def write(self, picture):
+        written.append(threading.current_thread().name)
+        if len(written) == fail_at:
+            if failure == "disk":
+                raise OSError(28, "No space left on device", str(self.path))
+            raise av.error.InvalidDataError(1094995529, "Invalid data")
+        real(self, picture)
+
+    monkeypatch.setattr(inprocess.ClipWriter, "write", write)
+    cfg = dataclasses.replace(LOSSLESS, clips=ClipsConfig(min_frames=1, trim_frames=0))
+    sidecar, out = tmp_path / "v.scenes.txt", tmp_path / "out"
+    if failure == "disk":
+        with pytest.raises(LocalFailure, match="No space left"):
+            detect_and_cut(scenes_video, cfg, sidecar, out)
+    else:
+        assert detect_and_cut(scenes_video, cfg, sidecar, out) is None
+    assert len(written) == fail_at  # nothing was written after the error
+    assert set(written) == {"one-pass-encoder"}
+    assert not sidecar.exists() and list(out.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name == "one-pass-encoder"]
+
+
 def test_interrupted_pass_leaves_no_sidecar_and_no_clip(scenes_video, tmp_path, monkeypatch):
     from hydrus_motion.clips import onepass
 

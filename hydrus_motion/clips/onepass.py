@@ -22,8 +22,12 @@ daemon stop ends the decode at the next frame (`Interrupted`, the job queued aga
 video PyAV cannot decode to the end gives up the one pass (`GiveUp`) before anything is
 written: the caller takes the two-pass path.
 
-Memory: the lag buffer (trim + detector latency, ~20 decoded frames) and one encoder's
-own buffers, whatever the length of a scene.
+The encoders run in a thread of their own, fed in order (`_EncoderThread`), so libx264
+never waits for the decoder and the detector.
+
+Memory: the lag buffer (trim + detector latency, ~20 decoded frames), the encoder
+thread's queue (16 frames) and one encoder's own buffers, whatever the length of a
+scene.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import queue
 import shutil
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +78,7 @@ from hydrus_motion.tools import children
 log = logging.getLogger(__name__)
 
 _EVEN = 0.1  # of a frame: how far a frame's time may be from an even rate's
+_QUEUED = 16  # decoded frames' jobs waiting for the encoder thread (~50 MB at 1080p)
 
 
 def unsupported(cfg: Config, info: VideoInfo | None = None) -> str | None:
@@ -127,6 +134,7 @@ class OnePassCutter:
             self._check_space(info, out_dir)
             with temp_dir_beside(out_dir) as scratch:
                 made = _Encoders(self, info, scratch, ratio, chain)
+                worker = _EncoderThread(made)
                 buffer: deque[tuple[int, float, object]] = deque()
                 try:
                     for frame, picture in decode_in_process(
@@ -136,13 +144,15 @@ class OnePassCutter:
                         for cut in session.add(frame.time, frame.image):
                             actions += router.cut(cut)
                         buffer.append((frame.index, frame.time, picture))
-                        made.apply(actions + router.frame(frame.index), buffer)
+                        worker.submit(made.jobs(actions + router.frame(frame.index), buffer))
                         while buffer and buffer[0][0] < router.decided:
                             buffer.popleft()
-                    made.apply(router.end(session.frames), buffer)
+                    worker.submit(made.jobs(router.end(session.frames), buffer))
                     buffer.clear()
+                    worker.join()
                     provisional = made.finish_all()
                 except BaseException:
+                    worker.cancel()
                     made.kill_all()
                     raise
                 scenes = session.finish()
@@ -196,6 +206,63 @@ class OnePassCutter:
                  if len(moves) < len(plan.spans) else "")
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One action for the encoders, with its frame or rate taken from the buffer."""
+
+    action: Action
+    rate: Fraction | None = None  # Start: the constant rate the clip is encoded at
+    time: float = 0.0  # Feed: the frame's time
+    picture: object = None  # Feed: the decoded frame
+
+
+class _EncoderThread:
+    """The encoders' work in a thread of its own, `_QUEUED` frames behind the decode:
+    libx264 gets its next frame while the decoder and the detector run, instead of
+    waiting for them (most of the detector's second on the bench video, 2 cores). The
+    router and the buffer stay with the decode; jobs run in order, so the clips are
+    those of one thread. An encoder error comes back at the next `submit` or `join`."""
+
+    def __init__(self, made: _Encoders):
+        self._made = made
+        self._queue: queue.Queue[list[_Job] | None] = queue.Queue(maxsize=_QUEUED)
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._thread = threading.Thread(target=self._loop, name="one-pass-encoder",
+                                        daemon=True)
+        self._thread.start()
+
+    def submit(self, jobs: list[_Job]) -> None:
+        if self._error is not None:
+            raise self._error
+        if jobs:
+            self._queue.put(jobs)
+
+    def join(self) -> None:
+        """Wait for every job submitted; raise the error that stopped them, if any."""
+        self._stop()
+        if self._error is not None:
+            raise self._error
+
+    def cancel(self) -> None:
+        """Skip the jobs not run yet and wait for the one running (the caller kills)."""
+        self._cancelled = True
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)  # the loop drains the queue, so this never waits long
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while (jobs := self._queue.get()) is not None:
+            if self._error is None and not self._cancelled:
+                try:
+                    self._made.apply(jobs)
+                except BaseException as exc:  # noqa: BLE001 - raised in the decode thread
+                    self._error = exc
+
+
 class _Encoders:
     """The clips' encoders, driven by the router's actions."""
 
@@ -211,27 +278,42 @@ class _Encoders:
         self.done: list[Provisional] = []
         self.paths: dict[tuple[int, int, CropBox | None], Path] = {}
 
-    def apply(self, actions: list[Action], buffer: deque) -> None:
+    def jobs(self, actions: list[Action], buffer: deque) -> list[_Job]:
+        """The actions with what the encoders need from the buffer (decode side)."""
+        jobs = []
+        for action in actions:
+            if isinstance(action, Start):
+                jobs.append(_Job(action, rate=self._rate(action, buffer)))
+            elif isinstance(action, Feed):
+                index, time, picture = buffer[action.frame - buffer[0][0]]
+                assert index == action.frame
+                jobs.append(_Job(action, time=time, picture=picture))
+            else:
+                jobs.append(_Job(action))
+        return jobs
+
+    def apply(self, jobs: list[_Job]) -> None:
+        """Run the jobs (encoder side: `_EncoderThread`)."""
         import av
 
         try:
-            for action in actions:
-                self._act(action, buffer)
+            for job in jobs:
+                self._act(job)
         except av.FFmpegError as exc:
             if isinstance(exc, OSError):
                 raise  # our own writes: the clips' disk (run() says so)
             self.kill_all()
             raise GiveUp(f"PyAV could not encode a clip ({exc})") from None
 
-    def _act(self, action: Action, buffer: deque) -> None:
+    def _act(self, job: _Job) -> None:
+        action = job.action
         if isinstance(action, Start):
-            self.running[action.clip] = self._start(action, self._rate(action, buffer))
+            assert job.rate is not None
+            self.running[action.clip] = self._start(action, job.rate)
         elif isinstance(action, Feed):
             encoder = self.running[action.clip]
-            index, time, picture = buffer[action.frame - buffer[0][0]]
-            assert index == action.frame
-            encoder.times.append(time)
-            encoder.writer.write(picture)
+            encoder.times.append(job.time)
+            encoder.writer.write(job.picture)
         elif isinstance(action, Finish):
             encoder = self.running.pop(action.clip)
             encoder.end_frame = action.end_frame
