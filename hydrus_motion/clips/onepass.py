@@ -23,7 +23,7 @@ video PyAV cannot decode to the end gives up the one pass (`GiveUp`) before anyt
 written: the caller takes the two-pass path.
 
 The encoders run in a thread of their own, fed in order (`_EncoderThread`), so libx264
-never waits for the decoder and the detector.
+is not kept waiting while the decoder and the detector work.
 
 Memory: the lag buffer (trim + detector latency, ~20 decoded frames), the encoder
 thread's queue (16 frames) and one encoder's own buffers, whatever the length of a
@@ -219,7 +219,7 @@ class _Job:
 class _EncoderThread:
     """The encoders' work in a thread of its own, `_QUEUED` frames behind the decode:
     libx264 gets its next frame while the decoder and the detector run, instead of
-    waiting for them (most of the detector's second on the bench video, 2 cores). The
+    waiting for them (about 2 s of the bench video's 22 s on 2 cores). The
     router and the buffer stay with the decode; jobs run in order, so the clips are
     those of one thread. An encoder error comes back at the next `submit` or `join`."""
 
@@ -259,7 +259,7 @@ class _EncoderThread:
             if self._error is None and not self._cancelled:
                 try:
                     self._made.apply(jobs)
-                except BaseException as exc:  # noqa: BLE001 - raised in the decode thread
+                except BaseException as exc:  # noqa: BLE001 - raised again in the decode thread
                     self._error = exc
 
 
